@@ -1,0 +1,49 @@
+# One task runner, the same gates locally and in CI.
+SHELL := /bin/bash
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3.11
+
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: install demo test lint eval bench docs clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@if [ ! -x "$(UV)" ] && ! command -v uv >/dev/null 2>&1; then \
+		echo "installing uv into .tools/ with pip"; \
+		python3.11 -m venv .tools && .tools/bin/pip install -q uv==0.13.8; fi
+	$(UV) sync --frozen
+	@touch $@
+
+demo: install
+	$(BIN)/northstar init --demo
+	@if $(BIN)/northstar --help | grep -q ' knowledge '; then $(BIN)/northstar knowledge rebuild; fi
+	@if $(BIN)/northstar --help | grep -q ' ui '; then $(BIN)/northstar ui --host $(HOST) --port $(PORT); \
+	else echo "Demo warehouse built. The web UI is not built yet: try '$(BIN)/northstar tool campaign_report'."; fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/northstar docs --check
+
+test: install lint
+	$(BIN)/python -m pytest
+	@if $(BIN)/northstar --help | grep -q ' eval '; then $(BIN)/northstar eval --suite all; fi
+
+eval: install
+	$(BIN)/northstar eval --suite all --report evals/reports/report.html
+
+bench: install
+	$(BIN)/northstar bench
+
+docs: install
+	$(BIN)/northstar docs
+
+clean:
+	rm -rf $(VENV) .tools .northstar .pytest_cache .ruff_cache

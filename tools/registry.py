@@ -1,0 +1,205 @@
+"""The one tool registry: the LLM binding, the offline planner, the CLI, the evals and the docs read it."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAX_ROWS = 200
+
+
+class ToolError(Exception):
+    """A tool could not answer for a reason the user can fix; the message says what and how."""
+
+
+class ToolResult(BaseModel):
+    """What every tool returns: a plain summary with the key numbers, bounded rows, metrics, a chart."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    summary: str
+    """Plain text with the key numbers; the agent's answer quotes it."""
+    data: list[dict[str, Any]] = Field(default_factory=list)
+    """Bounded rows (at most 200)."""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    """Key figures and model quality."""
+    chart: dict[str, Any] | None = None
+    """A Vega-Lite spec, when a picture says it better."""
+    warnings: list[str] = Field(default_factory=list)
+    """Caveats: data problems, unreliable models, truncated rows."""
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _bound(cls, rows):
+        return [jsonable(r) for r in (rows or [])[:MAX_ROWS]]
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _clean(cls, metrics):
+        return jsonable(metrics or {})
+
+
+def jsonable(value: Any) -> Any:
+    """Numpy scalars, dates, NaN … → plain JSON values (NaN and inf become None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class ToolContext:
+    """Who is running a tool and where state lives; passed to tools that declare a third argument."""
+
+    home: Path = Path(".northstar")
+    user: str = "local"
+    role: str = "viewer"
+    thread_id: str | None = None
+    webhook_url: str | None = None
+    max_budget_change: float = 0.25
+    now: datetime | None = None
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    fn: Callable
+    params: type[BaseModel]
+    result: type[ToolResult]
+    description: str
+    example: BaseModel
+    requests: tuple[str, ...]
+    approval: bool
+    takes_context: bool = False
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def parse(self, args: dict | BaseModel | None) -> BaseModel:
+        """Validate arguments; raises pydantic.ValidationError."""
+        if isinstance(args, self.params):
+            return args
+        if isinstance(args, BaseModel):
+            args = args.model_dump()
+        return self.params.model_validate(args or {})
+
+    def run(self, con, args: dict | BaseModel | None = None, ctx: ToolContext | None = None) -> ToolResult:
+        params = self.parse(args)
+        if self.takes_context:
+            return self.fn(con, params, ctx or ToolContext())
+        return self.fn(con, params)
+
+    def json_schema(self) -> dict:
+        return self.params.model_json_schema()
+
+    def openai_tool(self) -> dict:
+        return {"type": "function",
+                "function": {"name": self.name, "description": self.description, "parameters": self.json_schema()}}
+
+
+TOOLS: dict[str, ToolSpec] = {}
+INFRASTRUCTURE = {"registry", "schema", "warehouse", "loader", "demo", "common", "charts"}
+
+
+def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,
+             tags: tuple[str, ...] = ()) -> Callable:
+    """Register a tool. The first docstring line is its description (the model reads it)."""
+
+    def wrap(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        hints = inspect.get_annotations(fn, eval_str=True)
+        params_type = hints[list(sig.parameters)[1]]
+        result_type = hints["return"]
+        doc = (fn.__doc__ or "").strip()
+        if not doc:
+            raise TypeError(f"tool {fn.__name__} needs a docstring: its first line is the tool's description")
+        if not isinstance(example, params_type):
+            raise TypeError(f"tool {fn.__name__}: example must be a {params_type.__name__}")
+        TOOLS[fn.__name__] = ToolSpec(
+            name=fn.__name__, fn=fn, params=params_type, result=result_type, description=doc.splitlines()[0],
+            example=example, requests=tuple(requests), approval=approval,
+            takes_context=len(sig.parameters) >= 3, tags=tags)
+        return fn
+
+    return wrap
+
+
+_loaded = False
+
+
+def load_tools() -> dict[str, ToolSpec]:
+    """Import every tool module in the `tools` package (each registers its tools) and return the registry."""
+    global _loaded
+    if not _loaded:
+        import tools
+
+        for mod in sorted(m.name for m in pkgutil.iter_modules(tools.__path__)):
+            if mod not in INFRASTRUCTURE and not mod.startswith("_"):
+                importlib.import_module(f"tools.{mod}")
+        _loaded = True
+    return dict(sorted(TOOLS.items()))
+
+
+def get_tool(name: str) -> ToolSpec:
+    registry = load_tools()
+    if name not in registry:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(registry), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ToolError(f"Unknown tool {name!r}.{hint} `northstar tools` lists them.")
+    return registry[name]
+
+
+def format_validation_error(name: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"Invalid arguments for {name}: " + "; ".join(parts)
+
+
+def tools_markdown() -> str:
+    """docs/tools.md, generated from the registry."""
+    registry = load_tools()
+    lines = ["# Tools", "", "Generated from the registry (`tools/registry.py`); `make docs` rewrites it and a test "
+             "fails when it is stale.", "", "Run one: `northstar tool NAME --args JSON [--json]`.", "",
+             "| tool | approval | description |", "| --- | --- | --- |"]
+    lines += [f"| [`{s.name}`](#{s.name}) | {'yes' if s.approval else 'no'} | {s.description} |"
+              for s in registry.values()]
+    lines.append("")
+    for s in registry.values():
+        lines += [f"## {s.name}", "", s.description, "",
+                  "Needs approval by an approver before it runs." if s.approval else "Read-only.", "",
+                  "| parameter | type | default | description |", "| --- | --- | --- | --- |"]
+        schema = s.json_schema()
+        for pname, prop in schema.get("properties", {}).items():
+            typ = prop.get("type") or " | ".join(
+                a.get("type", a.get("$ref", "").split("/")[-1]) for a in prop.get("anyOf", []))
+            if "enum" in prop:
+                typ = " | ".join(map(str, prop["enum"]))
+            default = "required" if pname in schema.get("required", []) else repr(prop.get("default"))
+            desc = (prop.get("description") or "").replace("\n", " ").replace("|", "\\|")
+            lines.append(f"| `{pname}` | {typ} | {default} | {desc} |")
+        lines += ["", "Example:", "", "```json", s.example.model_dump_json(exclude_defaults=True), "```", "",
+                  "Example requests:", ""] + [f"* {r}" for r in s.requests] + [""]
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""The `northstar` command line (typer). Imports stay lazy so `northstar --help` starts fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Northstar: a marketing decisioning assistant over your DuckDB warehouse.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+def _ctx(state: typer.Context):
+    return state.obj
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _print_json(obj) -> None:
+    from tools.registry import jsonable
+
+    sys.stdout.write(json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def _open(ctx, *, read_only: bool = False):
+    from tools.warehouse import WarehouseError, connect
+
+    try:
+        return connect(ctx.warehouse_path, read_only=read_only)
+    except WarehouseError as exc:
+        _fail(str(exc))
+
+
+@app.callback()
+def main_callback(state: typer.Context,
+                  home: Annotated[Path | None, typer.Option(help="State folder (env NORTHSTAR_HOME).")] = None):
+    """Global options."""
+    from agent.context import Context
+
+    try:
+        state.obj = Context.from_env(home=home)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def init(state: typer.Context,
+         demo: Annotated[bool, typer.Option("--demo", help="Generate the demo warehouse.")] = False,
+         customers: Annotated[int, typer.Option(help="Demo customers.")] = 50_000,
+         seed: Annotated[int, typer.Option(help="Random seed (same seed, same warehouse).")] = 7):
+    """Create (and migrate) the warehouse; with --demo, fill it with the generated demo world."""
+    import time
+
+    from rich.console import Console
+
+    from tools.warehouse import migrate
+
+    ctx = _ctx(state)
+    con = _open(ctx)
+    version = migrate(con)
+    console = Console(stderr=True)
+    if not demo:
+        console.print(f"Warehouse ready at {ctx.warehouse_path} (schema version {version}).")
+        return
+    from tools.demo import generate
+
+    t0 = time.perf_counter()
+    try:
+        with console.status(f"Generating the demo world: {customers:,} customers …"):
+            counts = generate(con, customers=customers, seed=seed)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    con.execute("CHECKPOINT")
+    took = time.perf_counter() - t0
+    console.print(f"Demo warehouse at {ctx.warehouse_path}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+                  + f" ({took:.1f} s). Planted truths: docs/demo-data.md.")
+
+
+@app.command()
+def load(state: typer.Context, table: str, file: Path,
+         mode: Annotated[str, typer.Option(help="append or replace.")] = "append",
+         header: Annotated[bool, typer.Option(help="First line holds column names.")] = True,
+         columns: Annotated[str | None, typer.Option(help="Comma-separated column names to use.")] = None,
+         date_format: Annotated[str | None, typer.Option(help="strptime format of dates, e.g. %Y%m%d.")] = None,
+         as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Import a CSV / Parquet / JSON file into TABLE (canonical tables are validated; all or nothing)."""
+    from dataclasses import asdict
+
+    from tools.loader import LoadError, load_file
+
+    con = _open(_ctx(state))
+    try:
+        report = load_file(con, table, file, mode, header=header, date_format=date_format,
+                           columns=[c.strip() for c in columns.split(",")] if columns else None)
+    except LoadError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(asdict(report))
+        return
+    for w in report.warnings:
+        typer.secho(f"warning: {w}", err=True, fg=typer.colors.YELLOW)
+    kind = "validated against the schema" if report.canonical else "types inferred"
+    typer.echo(f"Loaded {report.rows_in_file:,} rows from {file} into {table} ({kind}); "
+               f"{report.rows_before:,} → {report.rows_after:,} rows.")
+
+
+@app.command()
+def tables(state: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+    """List the warehouse's tables with their row counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tools.warehouse import table_summary
+
+    con = _open(_ctx(state), read_only=True)
+    rows = table_summary(con)
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table("table", "kind", "rows")
+    for r in rows:
+        t.add_row(r["table"], r["kind"], f"{r['rows']:,}")
+    Console().print(t)
+
+
+@app.command("tools")
+def list_tools(as_json: Annotated[bool, typer.Option("--json")] = False):
+    """List the registered tools (with JSON schemas under --json)."""
+    from tools.registry import load_tools
+
+    registry = load_tools()
+    if as_json:
+        _print_json([{"name": s.name, "description": s.description, "approval": s.approval,
+                      "parameters": s.json_schema(), "example": s.example.model_dump(mode="json"),
+                      "requests": list(s.requests)} for s in registry.values()])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("tool", "approval", "description")
+    for s in registry.values():
+        t.add_row(s.name, "yes" if s.approval else "", s.description)
+    Console().print(t)
+
+
+@app.command()
+def tool(state: typer.Context, name: str,
+         args: Annotated[str, typer.Option(help="Arguments as JSON.")] = "{}",
+         as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Run one tool against the warehouse and print its result (actions need `northstar ask` and approval)."""
+    from pydantic import ValidationError
+
+    from tools.registry import ToolContext, ToolError, format_validation_error, get_tool
+    from tools.warehouse import WarehouseError
+
+    ctx = _ctx(state)
+    try:
+        spec = get_tool(name)
+    except ToolError as exc:
+        _fail(str(exc), 2)
+    if spec.approval:
+        _fail(f"{name} is an action and needs approval: ask for it with `northstar ask` and approve it.", 2)
+    try:
+        payload = json.loads(args)
+        params = spec.parse(payload)
+    except json.JSONDecodeError as exc:
+        _fail(f"--args is not valid JSON: {exc}", 2)
+    except ValidationError as exc:
+        _fail(format_validation_error(name, exc), 2)
+    con = _open(ctx)
+    try:
+        result = spec.run(con, params, ToolContext(home=ctx.home, user=ctx.user, role=ctx.role_of()))
+    except (ToolError, WarehouseError) as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    _render_result(result)
+
+
+def _render_result(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(result.summary)
+    if result.data:
+        cols = list(result.data[0])[:10]
+        t = Table(*cols)
+        for row in result.data[:20]:
+            t.add_row(*[_fmt(row.get(c)) for c in cols])
+        console.print(t)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return "" if v is None else str(v)
+
+
+@app.command()
+def docs(check: Annotated[bool, typer.Option("--check", help="Fail when a generated page is stale.")] = False):
+    """Regenerate the generated docs (docs/tools.md, docs/schema.md)."""
+    from tools.registry import tools_markdown
+    from tools.schema import schema_markdown
+
+    stale = []
+    for path, text in ((Path("docs/tools.md"), tools_markdown()), (Path("docs/schema.md"), schema_markdown())):
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            stale.append(str(path))
+            if not check:
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(text)
+    if check and stale:
+        _fail(f"stale: {', '.join(stale)}; run `make docs`")
+    typer.echo("docs up to date" if not stale else f"rewrote {', '.join(stale)}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
