@@ -76,6 +76,8 @@ class ToolContext:
     user: str = "local"
     role: str = "viewer"
     thread_id: str | None = None
+    request_id: str | None = None
+    """The approved request being executed (with thread_id, makes actions idempotent)."""
     webhook_url: str | None = None
     max_budget_change: float = 0.25
     now: datetime | None = None
@@ -117,7 +119,7 @@ class ToolSpec:
 
 
 TOOLS: dict[str, ToolSpec] = {}
-INFRASTRUCTURE = {"registry", "schema", "warehouse", "loader", "demo", "common", "charts"}
+INFRASTRUCTURE = {"registry", "schema", "warehouse", "loader", "demo", "common", "charts", "outbox"}
 
 
 def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,

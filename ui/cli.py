@@ -13,6 +13,15 @@ app = typer.Typer(help="Northstar: a marketing decisioning assistant over your D
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 
+def _mount() -> None:
+    from knowledge.cli import app as knowledge_app
+
+    app.add_typer(knowledge_app, name="knowledge")
+
+
+_mount()
+
+
 def _ctx(state: typer.Context):
     return state.obj
 
@@ -204,6 +213,122 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     return "" if v is None else str(v)
+
+
+def _agent(ctx, provider: str | None = None):
+    from agent.runner import Northstar
+
+    if provider:
+        ctx = ctx.with_overrides(provider=provider)
+    try:
+        return Northstar(ctx)
+    except Exception as exc:  # a locked or broken home: say so plainly
+        _fail(f"cannot open {ctx.home}: {exc}")
+
+
+def _render_turn(out: dict) -> None:
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    console = Console()
+    badge = out["provider"] + (f" (fallback: {out['fallback']})" if out.get("fallback") else "")
+    console.print(f"[dim]{badge} · thread {out['thread_id']}[/]")
+    console.print(Markdown(out["answer"] or ""))
+    if out.get("pending_approval"):
+        console.print(f"[yellow]Waiting for approval:[/] northstar approve {out['thread_id']}")
+
+
+@app.command()
+def ask(state: typer.Context, question: str,
+        thread: Annotated[str | None, typer.Option(help="Continue this thread.")] = None,
+        user: Annotated[str | None, typer.Option(help="Who is asking (roles from NORTHSTAR_ROLES).")] = None,
+        provider: Annotated[str | None, typer.Option(help="offline or openai.")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Ask a question; the agent answers with numbers from the tools and drafts actions for approval."""
+    from agent.runner import ApprovalError
+
+    if provider not in (None, "offline", "openai"):
+        _fail("--provider must be offline or openai", 2)
+    agent = _agent(_ctx(state), provider)
+    try:
+        out = agent.ask(question, thread_id=thread, user=user)
+    except (ApprovalError, ValueError) as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        _print_json(out)
+    else:
+        _render_turn(out)
+
+
+@app.command()
+def chat(state: typer.Context,
+         thread: Annotated[str | None, typer.Option(help="Continue this thread.")] = None,
+         user: Annotated[str | None, typer.Option()] = None):
+    """Chat interactively (an empty line or Ctrl-D ends)."""
+    from rich.console import Console
+
+    from agent.runner import ApprovalError, new_thread_id
+
+    console = Console()
+    agent = _agent(_ctx(state))
+    thread = thread or new_thread_id()
+    console.print(f"[dim]Northstar · thread {thread} · {agent.ctx.resolved_provider} · empty line to quit[/]")
+    while True:
+        try:
+            question = console.input("[bold]you> [/]")
+        except EOFError:
+            break
+        if not question.strip():
+            break
+        with console.status("thinking …") as status:
+            def show(ev, status=status):
+                if ev.get("event") == "tool_start":
+                    status.update(f"running {ev['name']} …")
+            try:
+                out = agent.ask(question, thread_id=thread, user=user, on_event=show)
+            except (ApprovalError, ValueError) as exc:
+                console.print(f"[red]{exc}[/]")
+                continue
+        _render_turn(out)
+
+
+@app.command()
+def approvals(state: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+    """List actions waiting for an approver."""
+    rows = _agent(_ctx(state)).pending()
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("Nothing is waiting for approval.")
+    for r in rows:
+        typer.echo(f"{r['thread_id']}  {r['action']}  [{r['risk']}]  {r['description']}")
+
+
+@app.command()
+def approve(state: typer.Context, thread: str,
+            reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approving.")] = False,
+            edit: Annotated[str | None, typer.Option(help="Approve with changed arguments (JSON).")] = None,
+            user: Annotated[str | None, typer.Option(help="Who decides (must be an approver).")] = None,
+            as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Approve (or --reject, or --edit) the action waiting in THREAD."""
+    from agent.runner import ApprovalError
+
+    args = None
+    if edit:
+        try:
+            args = json.loads(edit)
+        except json.JSONDecodeError as exc:
+            _fail(f"--edit is not valid JSON: {exc}", 2)
+    decision = "reject" if reject else ("edit" if edit else "approve")
+    try:
+        out = _agent(_ctx(state)).decide(thread, decision, user=user, args=args)
+    except ApprovalError as exc:
+        _fail(str(exc), 3 if "only an approver" in str(exc) else 2)
+    if as_json:
+        _print_json(out)
+    else:
+        _render_turn(out)
 
 
 @app.command()

@@ -1,0 +1,236 @@
+"""The graph's nodes. Each takes (state, runtime) and returns a partial update; routers are pure functions."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Literal
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from agent import audit, guardrails
+from agent.context import Context
+from agent.providers import PlanEnv, get_planner
+from agent.providers.offline import compose_answer
+from agent.state import State
+from tools.registry import ToolContext, ToolError, format_validation_error, load_tools
+from tools.warehouse import WarehouseError, connect
+
+MAX_CALLS = 8
+
+
+@contextmanager
+def warehouse(ctx: Context):
+    """A short-lived connection, so other processes (CLI, UI, Slack) can take their turn on the file."""
+    con = connect(ctx.warehouse_path)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _thread() -> str | None:
+    from langgraph.config import get_config
+
+    try:
+        return get_config()["configurable"].get("thread_id")
+    except Exception:  # outside a run (unit tests)
+        return None
+
+
+def _emit(event: dict) -> None:
+    try:
+        get_stream_writer()(event)
+    except Exception:  # not streaming
+        pass
+
+
+def guard_input(state: State, runtime: Runtime[Context]) -> dict:
+    verdict = guardrails.check_input(state["question"])
+    update: dict = {"messages": [{"role": "user", "content": state["question"]}]}
+    if verdict:
+        with warehouse(runtime.context) as con:
+            audit.log(con, "refusal", verdict.rule, user=state.get("user"), thread=_thread(),
+                      args={"question": state["question"]}, outcome="blocked", detail=verdict.reason)
+        update |= {"blocked": {"rule": verdict.rule, "reason": verdict.reason}, "answer": verdict.message()}
+    return update
+
+
+def plan(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    tools = load_tools()
+    if len(state.get("calls") or []) >= MAX_CALLS:
+        return {"answer": compose_answer(state["calls"], state), "planned": []}
+    env = plan_env(ctx, state)
+    planner = get_planner("offline" if state.get("fallback") else state.get("provider", "offline"), ctx)
+    step = planner.plan(state, tools, env)
+    update: dict = {"planned": step.calls, "answer": step.answer}
+    if step.agenda is not None:
+        update["agenda"] = step.agenda
+    if step.fallback:
+        update["fallback"] = step.fallback
+        with warehouse(ctx) as con:
+            audit.log(con, "fallback", state.get("provider"), user=state.get("user"), thread=_thread(),
+                      outcome="offline", detail=step.fallback)
+    return update
+
+
+def plan_env(ctx: Context, state: State) -> PlanEnv:
+    from agent.vocab import today_and_vocab
+
+    today, vocab = today_and_vocab(ctx)
+    return PlanEnv(today=today, vocab=vocab, role=ctx.role_of(state.get("user")))
+
+
+def _record(call: dict, ok: bool, payload, started: float) -> tuple[dict, list[dict]]:
+    done = {**call, "ok": ok, "ms": round(1000 * (time.perf_counter() - started), 1)}
+    done["result" if ok else "error"] = payload
+    content = (guardrails.as_data(guardrails.mask({k: v for k, v in payload.items() if k != "chart"})) if ok
+               else f"ERROR: {guardrails.mask_text(payload)}")
+    messages = [{"role": "assistant", "content": None, "tool_calls": [
+                    {"id": call["id"], "type": "function",
+                     "function": {"name": call["name"], "arguments": json.dumps(call["args"], default=str)}}]},
+                {"role": "tool", "tool_call_id": call["id"], "content": content}]
+    return done, messages
+
+
+def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict, list[dict]]:
+    """Run one tool call; errors become a failed call the planner can explain, never a crash."""
+    started = time.perf_counter()
+    _emit({"event": "tool_start", "name": call["name"], "args": call["args"]})
+    try:
+        with warehouse(ctx) as con:
+            result = spec.run(con, call["args"], tool_ctx).model_dump(mode="json")
+            audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
+                      args=call["args"], outcome="ok", detail=result["summary"][:500])
+        done = _record(call, True, result, started)
+    except (ValidationError, ToolError, WarehouseError) as exc:
+        msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
+        with warehouse(ctx) as con:
+            audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
+                      args=call["args"], outcome="error", detail=msg)
+        done = _record(call, False, msg, started)
+    _emit({"event": "tool_end", "name": call["name"], "ok": done[0]["ok"], "ms": done[0]["ms"]})
+    return done
+
+
+def run_tools(state: State, runtime: Runtime[Context]) -> dict:
+    ctx, tools = runtime.context, load_tools()
+    calls, messages, later = list(state.get("calls") or []), [], []
+    tool_ctx = ToolContext(home=ctx.home, user=state.get("user") or ctx.user, role=ctx.role_of(state.get("user")),
+                           thread_id=_thread())
+    for call in state.get("planned") or []:
+        spec = tools.get(call["name"])
+        if spec is None:
+            done = _record(call, False, f"unknown tool {call['name']!r}", time.perf_counter())
+        elif spec.approval:
+            later.append(call)
+            continue
+        else:
+            done = execute(spec, call, ctx, tool_ctx)
+        calls.append(done[0])
+        messages += done[1]
+    last = next(({"name": c["name"], "args": c["args"]} for c in reversed(calls)
+                 if c.get("ok") and not tools[c["name"]].approval), state.get("last_tool"))
+    return {"calls": calls, "messages": messages, "planned": later, "last_tool": last}
+
+
+def prepare_action(state: State, runtime: Runtime[Context]) -> dict:
+    """Validate the drafted action and compute its preview once (resuming never repeats this)."""
+    from tools.actions import PREVIEWS
+
+    ctx, call = runtime.context, state["planned"][0]
+    spec, role = load_tools()[call["name"]], ctx.role_of(state.get("user"))
+    started = time.perf_counter()
+    try:
+        if role == "viewer":
+            raise ToolError(f"{state.get('user')} is a viewer; drafting actions needs the analyst or approver role.")
+        params = spec.parse(call["args"])
+        with warehouse(ctx) as con:
+            preview_fn = PREVIEWS[call["name"]]
+            extra = (ctx.max_budget_change,) if call["name"] == "update_budget" else ()
+            preview = preview_fn(con, params, *extra)
+    except (ValidationError, ToolError, WarehouseError) as exc:
+        msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
+        done, messages = _record(call, False, msg, started)
+        return {"calls": [*(state.get("calls") or []), done], "messages": messages, "planned": []}
+    request = {"id": call["id"], "action": call["name"], "args": params.model_dump(mode="json"),
+               "description": preview["description"], "preview": preview, "risk": preview.get("risk", "medium"),
+               "requested_by": state.get("user"), "requested_at": datetime.now().isoformat(timespec="seconds"),
+               "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True, "allow_ignore": True}}
+    return {"pending": request}
+
+
+def approve(state: State, runtime: Runtime[Context]) -> dict:
+    """Pause for a human. The decision arrives through Command(resume={type, user, args?})."""
+    decision = interrupt(state["pending"])
+    ctx = runtime.context
+    if ctx.role_of(decision.get("user")) != "approver":  # the approvals API checks first; this is the backstop
+        decision = {"type": "reject", "user": decision.get("user"), "reason": "not an approver"}
+    with warehouse(ctx) as con:
+        audit.log(con, "approval", state["pending"]["action"], user=decision.get("user"), thread=_thread(),
+                  args=decision.get("args") or state["pending"]["args"], outcome=decision["type"],
+                  detail=decision.get("reason") or decision.get("message"))
+    return {"decision": decision}
+
+
+def run_action(state: State, runtime: Runtime[Context]) -> dict:
+    ctx, pending, decision = runtime.context, state["pending"], state["decision"]
+    args = decision.get("args") if decision["type"] == "edit" and decision.get("args") else pending["args"]
+    call = {"id": pending["id"], "name": pending["action"], "args": args}
+    tool_ctx = ToolContext(home=ctx.home, user=decision["user"], role="approver", thread_id=_thread(),
+                           request_id=pending["id"], webhook_url=ctx.webhook_url,
+                           max_budget_change=ctx.max_budget_change)
+    done, messages = execute(load_tools()[pending["action"]], call, ctx, tool_ctx)
+    return {"calls": [*(state.get("calls") or []), done], "messages": messages, "planned": [], "pending": None}
+
+
+def guard_output(state: State, runtime: Runtime[Context]) -> dict:
+    calls = state.get("calls") or []
+    answer = state.get("answer") or compose_answer(calls, state)
+    grounded = True
+    if not state.get("blocked"):
+        evidence = [c.get("result") for c in calls if c.get("ok")] + [state["question"], [c["args"] for c in calls]]
+        if bad := guardrails.ungrounded(answer, evidence):
+            grounded = False
+            answer = (compose_answer(calls, state) + "\n\n(I replaced a draft answer that contained numbers no "
+                      "tool returned.)")
+            with warehouse(runtime.context) as con:
+                audit.log(con, "guardrail", "grounding", user=state.get("user"), thread=_thread(),
+                          outcome="repaired", detail=f"ungrounded numbers: {', '.join(bad[:10])}")
+    return {"answer": answer, "grounded": grounded, "pending": None,
+            "messages": [{"role": "assistant", "content": answer}]}
+
+
+# ---- routers -----------------------------------------------------------------------------------------------
+
+def route_after_guard(state: State) -> Literal["plan", "guard_output"]:
+    return "guard_output" if state.get("blocked") else "plan"
+
+
+def route_after_plan(state: State) -> Literal["run_tools", "prepare_action", "guard_output"]:
+    planned = state.get("planned") or []
+    if not planned:
+        return "guard_output"
+    tools = load_tools()
+    if all(tools.get(c["name"]) is not None and tools[c["name"]].approval for c in planned):
+        return "prepare_action"
+    return "run_tools"
+
+
+def route_after_tools(state: State) -> Literal["prepare_action", "plan"]:
+    return "prepare_action" if state.get("planned") else "plan"
+
+
+def route_after_prepare(state: State) -> Literal["approve", "plan"]:
+    return "approve" if state.get("pending") else "plan"
+
+
+def route_after_approve(state: State) -> Literal["run_action", "guard_output"]:
+    return "run_action" if (state.get("decision") or {}).get("type") in ("accept", "edit") else "guard_output"
+

@@ -1,0 +1,192 @@
+"""The offline planner: deterministic, no network, not an LLM.
+
+It picks tools by similarity of the request to each registered tool's description and example requests
+(bundled MiniLM embeddings, plus word overlap), extracts arguments from the tool's JSON schema, handles
+two-step requests and follow-ups, and writes the answer from templates over the tool results.
+Everything it knows about tools comes from the registry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from agent.providers import PlanStep, call_id
+from agent.providers.extract import extract_args, parse_when
+from tools.registry import ToolSpec
+
+THRESHOLD = 0.42          # below this nothing fits: say what we can do instead of guessing
+STEP_THRESHOLD = 0.40     # a second clause must fit an action at least this well to become a second step
+FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|now for|only|just|for|but|ok(ay)?,? (now|and))\b",
+                       re.IGNORECASE)
+SPLIT = re.compile(r"\s*(?:,?\s*\band then\b|,?\s*\bthen\b|;|,?\s*\band (?=(?:save|create|make|build|turn|export|"
+                   r"schedule|send|queue|launch|apply|update|move|shift|draft|write|generate|suggest)\b))\s*",
+                   re.IGNORECASE)
+STOP = set("a an the of to in on for by and or with what which who how is are was were do does did our my we i you "
+           "me us it its this that these those be been from at as than then show give tell please can could would "
+           "should will much many per vs".split())
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z]+", text.lower()) if w not in STOP and len(w) > 2}
+
+
+@dataclass
+class ToolIndex:
+    names: list[str]
+    owners: np.ndarray          # example row → tool index
+    vectors: np.ndarray         # normalised example embeddings
+    words: list[set[str]]       # vocabulary per tool
+
+
+@lru_cache(maxsize=4)
+def _index(signature: tuple[str, ...]) -> ToolIndex:
+    from knowledge.embeddings import embed
+    from tools.registry import load_tools
+
+    registry = load_tools()
+    names = [n for n in signature if n in registry]
+    texts, owners, words = [], [], []
+    for i, name in enumerate(names):
+        spec = registry[name]
+        examples = [spec.description, name.replace("_", " "), *spec.requests]
+        texts += examples
+        owners += [i] * len(examples)
+        words.append(set().union(*(_words(t) for t in examples)))
+    return ToolIndex(names, np.array(owners), embed(texts), words)
+
+
+def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]]:
+    """Tools ranked by fit to the text: 0.8 × best embedding similarity + 0.2 × word overlap."""
+    from knowledge.embeddings import embed
+
+    idx = _index(tuple(sorted(tools)))
+    sims = idx.vectors @ embed([text])[0]
+    best = np.full(len(idx.names), -1.0)
+    np.maximum.at(best, idx.owners, sims)
+    q = _words(text)
+    overlap = np.array([len(q & w) / max(len(q), 1) for w in idx.words])
+    score = 0.8 * best + 0.2 * overlap
+    order = np.argsort(-score)
+    return [(idx.names[i], float(score[i])) for i in order]
+
+
+def clauses(text: str) -> list[str]:
+    parts = [p.strip(" ,.") for p in SPLIT.split(text) if p and p.strip(" ,.")]
+    return parts or [text]
+
+
+class OfflinePlanner:
+    name = "offline"
+    label = "offline planner"
+
+    def plan(self, state: dict, tools: dict[str, ToolSpec], env) -> PlanStep:
+        """Next step of the turn: a tool call, or the answer once the agenda is done."""
+        calls = state.get("calls") or []
+        agenda = list(state.get("agenda") or [])
+        if not calls and not agenda:
+            agenda = self.make_agenda(state, tools, env)
+            if not agenda:
+                return PlanStep(answer=self.cannot_help(state["question"], tools))
+        if agenda:
+            step = agenda.pop(0)
+            args = self.fill_from_previous(step, calls, tools, env)
+            return PlanStep(calls=[{"id": call_id(), "name": step["name"], "args": args}], agenda=agenda)
+        return PlanStep(answer=compose_answer(calls, state))
+
+    def make_agenda(self, state: dict, tools: dict[str, ToolSpec], env) -> list[dict]:
+        question = state["question"]
+        steps: list[dict] = []
+        for i, clause in enumerate(clauses(question)):
+            ranked = score_tools(clause, tools)
+            name, score = ranked[0]
+            if i == 0 and score < THRESHOLD and (last := state.get("last_tool")) and self.is_follow_up(clause):
+                args = {**last["args"], **extract_args(clause, tools[last["name"]].json_schema(), env.today,
+                                                       env.vocab)}
+                steps.append({"name": last["name"], "args": args})
+                continue
+            if i > 0 and not (score >= STEP_THRESHOLD and (tools[name].approval or score >= THRESHOLD)):
+                continue
+            if score < THRESHOLD:
+                continue
+            if any(s["name"] == name for s in steps):
+                continue
+            steps.append({"name": name, "args": extract_args(clause if i else question,
+                                                             tools[name].json_schema(), env.today, env.vocab)})
+        if not steps and (last := state.get("last_tool")) and self.is_follow_up(question):
+            args = {**last["args"], **extract_args(question, tools[last["name"]].json_schema(), env.today, env.vocab)}
+            steps.append({"name": last["name"], "args": args})
+        return steps
+
+    @staticmethod
+    def is_follow_up(text: str) -> bool:
+        return bool(FOLLOW_UP.search(text)) or len(text.split()) <= 4
+
+    @staticmethod
+    def fill_from_previous(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env) -> dict:
+        """Carry results of earlier steps into a later step's arguments (run ids, sources, drafted content)."""
+        args = dict(step["args"])
+        props = tools[step["name"]].json_schema().get("properties", {})
+        ok = [c for c in calls if c.get("ok")]
+        if not ok:
+            return args
+        prev = ok[-1]
+        metrics = (prev.get("result") or {}).get("metrics", {})
+        data = (prev.get("result") or {}).get("data", [])
+        if "run_id" in props and "run_id" not in args and metrics.get("run_id"):
+            args["run_id"] = metrics["run_id"]
+        if "source" in props and "source" not in args:
+            enum = props["source"].get("enum") or next((a.get("enum") for a in props["source"].get("anyOf", [])
+                                                        if a.get("enum")), [])
+            for value in enum or []:
+                if value in prev["name"]:
+                    args["source"] = value
+        if "name" in props and "name" not in args:
+            args["name"] = f"{prev['name'].replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
+        if "variant" in props and "variant" not in args:
+            texts = [r.get("text") for r in data if r.get("text")]
+            if texts:
+                args["variant"] = texts[0]
+        if "audience" in props and "audience" not in args and metrics.get("audience_id"):
+            args["audience"] = metrics["audience_id"]
+        if "send_at" in props and "send_at" not in args:
+            when = parse_when("send", env.today)
+            args["send_at"] = when.isoformat()
+        if "daily_budgets" in props and "daily_budgets" not in args and metrics.get("recommended_daily_budgets"):
+            args["daily_budgets"] = metrics["recommended_daily_budgets"]
+        return args
+
+    @staticmethod
+    def cannot_help(question: str, tools: dict[str, ToolSpec]) -> str:
+        listing = "; ".join(f"{s.name.replace('_', ' ')} ({s.description[0].lower() + s.description[1:]})"
+                            for s in tools.values() if not s.approval)
+        return ("I can't answer that from the marketing warehouse, and I'd rather not guess. "
+                f"Here is what I can do: {listing}. I can also draft audiences, sends and budget changes "
+                "for an approver.")
+
+
+def compose_answer(calls: list[dict], state: dict) -> str:
+    """The answer, from templates over this turn's results: summaries, caveats, a recommendation or abstention."""
+    parts = []
+    for c in calls:
+        title = c["name"].replace("_", " ")
+        if not c.get("ok"):
+            parts.append(f"**{title}** could not run: {c.get('error')}")
+            continue
+        res = c.get("result") or {}
+        parts.append(f"**{title}**: {res.get('summary', '').strip()}")
+        metrics = res.get("metrics") or {}
+        if metrics.get("reliable") is False:
+            parts.append("These results are not reliable enough to act on; I recommend not targeting anyone "
+                         "on them until the data improves.")
+        elif rec := metrics.get("recommendation"):
+            parts.append(f"Recommendation: {rec}")
+        for w in (res.get("warnings") or [])[:3]:
+            parts.append(f"Caveat: {w}")
+    decision = state.get("decision")
+    if decision and decision.get("type") == "reject":
+        parts.append(f"The action was rejected by {decision.get('user')}; nothing was executed.")
+    return "\n\n".join(parts) if parts else "Nothing to report."

@@ -1,0 +1,43 @@
+"""What the planner may know about the warehouse: its "today" and the names it holds (cached per file state)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from agent.context import Context
+from tools.schema import BY_NAME, SYSTEM_TABLES
+
+
+def today_and_vocab(ctx: Context) -> tuple[date, dict]:
+    path = ctx.warehouse_path
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    wal = Path(str(path) + ".wal")
+    stamp += wal.stat().st_mtime_ns if wal.exists() else 0
+    today, vocab = _load(str(path), stamp)
+    return ctx.as_of or today, vocab
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, stamp: int) -> tuple[date, dict]:
+    from tools.warehouse import connect, data_end, table_names
+
+    con = connect(path)
+    try:
+        names = table_names(con)
+        today = data_end(con) or date.today()
+        q = lambda sql: [r[0] for r in con.execute(sql).fetchall()]  # noqa: E731
+        vocab = {
+            "channel": sorted(set(q("SELECT DISTINCT channel FROM ad_spend")) | set(q(
+                "SELECT DISTINCT channel FROM touchpoints WHERE touchpoint_id < 100000")) | {"email", "sms", "push"}),
+            "experiment_id": q("SELECT experiment_id FROM experiments"),
+            "experiment_name": dict(con.execute("SELECT lower(name), experiment_id FROM experiments").fetchall()),
+            "segment": q("SELECT DISTINCT segment_name FROM customer_segments WHERE run_id = "
+                         "(SELECT max(run_id) FROM customer_segments)"),
+            "audience": q("SELECT name FROM audiences ORDER BY created_at DESC LIMIT 50"),
+            "user_table": [n for n in names if n not in BY_NAME and n not in SYSTEM_TABLES],
+        }
+    finally:
+        con.close()
+    return today, vocab
