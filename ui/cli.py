@@ -332,6 +332,75 @@ def approve(state: typer.Context, thread: str,
 
 
 @app.command()
+def ui(state: typer.Context, host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+       port: Annotated[int, typer.Option(help="Port.")] = 7860):
+    """Start the web UI (Gradio)."""
+    from ui.gradio_app import launch
+
+    launch(_ctx(state), host=host, port=port)
+
+
+@app.command()
+def slack(state: typer.Context,
+          http: Annotated[bool, typer.Option("--http", help="Events API over HTTP instead of Socket Mode.")] = False,
+          port: Annotated[int, typer.Option(help="Port for --http.")] = 3000):
+    """Run the Slack bot (Socket Mode with SLACK_BOT_TOKEN + SLACK_APP_TOKEN, or --http with SLACK_SIGNING_SECRET)."""
+    from ui import slack_bot
+
+    if http:
+        slack_bot.run_http(_ctx(state), port)
+    else:
+        slack_bot.run_socket_mode(_ctx(state))
+
+
+@app.command("eval")
+def eval_(suite: Annotated[str, typer.Option(help="analytics_reference, trajectories, redteam, content or all.")] = "all",
+          dataset: Annotated[Path | None, typer.Option(help="External dataset (YAML list or JSONL).")] = None,
+          provider: Annotated[str, typer.Option(help="offline or openai.")] = "offline",
+          repeat: Annotated[int, typer.Option(help="Repetitions per case; pass^k needs all to pass.")] = 1,
+          customers: Annotated[int, typer.Option(help="Size of the eval demo warehouse.")] = 20_000,
+          as_json: Annotated[bool, typer.Option("--json")] = False,
+          report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None):
+    """Run the evaluation suites; exits non-zero when a suite is below its threshold (evals/thresholds.yaml)."""
+    import os
+
+    from evals.report import render
+    from evals.runner import SUITES, run
+
+    names = list(SUITES) if suite == "all" else [s.strip() for s in suite.split(",")]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown and not dataset:
+        _fail(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)} or all", 2)
+    if dataset and not dataset.exists():
+        _fail(f"{dataset}: no such file", 2)
+    if provider not in ("offline", "openai"):
+        _fail("--provider must be offline or openai", 2)
+    try:
+        result = run(names, dataset=dataset, provider=provider, repeat=max(1, repeat), customers=customers,
+                     openai_base_url=os.environ.get("OPENAI_BASE_URL"), openai_api_key=os.environ.get("OPENAI_API_KEY"),
+                     model=os.environ.get("NORTHSTAR_MODEL"))
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(render(result), encoding="utf-8")
+    if as_json:
+        _print_json(result)
+    else:
+        for s in result["suites"]:
+            mark = "ok  " if s["pass_rate"] >= s["threshold"] else "FAIL"
+            typer.echo(f"{mark} {s['name']:<22} {s['passed']}/{s['cases']} ({100 * s['pass_rate']:.1f} %, "
+                       f"threshold {100 * s['threshold']:.0f} %)")
+            for f in s["failures"]:
+                typer.echo(f"       {f['id']}: {f['why']}")
+        lat = result["latency_ms"]
+        typer.echo(f"provider {result['provider']}, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms"
+                   + (f"; report: {report}" if report else ""))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def docs(check: Annotated[bool, typer.Option("--check", help="Fail when a generated page is stale.")] = False):
     """Regenerate the generated docs (docs/tools.md, docs/schema.md)."""
     from tools.registry import tools_markdown
