@@ -115,6 +115,12 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
             audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="error", detail=msg)
         done = _record(call, False, msg, started)
+    except Exception as exc:  # a bug in a tool must not take the conversation down: report it, log it
+        msg = f"internal error in {call['name']} ({type(exc).__name__}: {exc}); the team has been notified in the audit log"
+        with warehouse(ctx) as con:
+            audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
+                      args=call["args"], outcome="crash", detail=msg)
+        done = _record(call, False, msg, started)
     _emit({"event": "tool_end", "name": call["name"], "ok": done[0]["ok"], "ms": done[0]["ms"]})
     return done
 

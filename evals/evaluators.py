@@ -30,6 +30,9 @@ def tools_chosen(out: dict, expect: dict) -> list[str]:
         return [f"expected no tool, called {', '.join(seen)}"] if seen else []
     if not set(wanted) & set(seen):
         return [f"expected one of {wanted}, called {seen or 'nothing'}"]
+    ran = [c for c in out["tool_calls"] if c["name"] in wanted]
+    if ran and not pending and not any(c.get("ok") for c in ran):
+        return [f"{ran[0]['name']} failed: {ran[0].get('error')}"]
     return []
 
 

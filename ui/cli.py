@@ -401,6 +401,17 @@ def eval_(suite: Annotated[str, typer.Option(help="analytics_reference, trajecto
 
 
 @app.command()
+def bench(customers: Annotated[int, typer.Option(help="Demo customers to benchmark at.")] = 1_000_000,
+          repeat: Annotated[int, typer.Option(help="Runs per tool (median reported).")] = 3,
+          skip_compare: Annotated[bool, typer.Option("--skip-compare", help="Skip the library comparisons.")] = False,
+          as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Benchmark every analytics tool on a demo warehouse of N customers (results in bench/results/)."""
+    from bench.harness import main as bench_main
+
+    raise typer.Exit(bench_main(customers=customers, repeat=repeat, compare=not skip_compare, as_json=as_json))
+
+
+@app.command()
 def docs(check: Annotated[bool, typer.Option("--check", help="Fail when a generated page is stale.")] = False):
     """Regenerate the generated docs (docs/tools.md, docs/schema.md)."""
     from tools.registry import tools_markdown
