@@ -58,8 +58,13 @@ class OpenAIPlanner:
 
     def _complete(self, messages: list[dict], tool_specs: list[dict]) -> dict:
         import openai
-        from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_after_delay,
-                              wait_random_exponential)
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_after_delay,
+            wait_random_exponential,
+        )
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, openai.RateLimitError | openai.APITimeoutError | openai.APIConnectionError):
