@@ -78,8 +78,11 @@ def _stage(con, path: Path, header: bool, columns: list[str] | None) -> None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _load_stage AS SELECT {sel} FROM _load_lines {skip}")
             con.execute("DROP TABLE _load_lines")
         else:
+            # tab-separated exports rarely quote fields, and stray " inside text must stay text
+            quote_char = "" if delim == "\t" else '"'
             con.execute("CREATE OR REPLACE TEMP TABLE _load_stage AS SELECT * FROM read_csv(?, delim = ?, "
-                        "header = ?, all_varchar = true, quote = '\"')", [src, delim, header])
+                        "header = ?, all_varchar = true, quote = ?, escape = ?)",
+                        [src, delim, header, quote_char, quote_char])
     have = list(con.execute("SELECT * FROM _load_stage LIMIT 0").fetchdf().columns)
     if columns:
         if len(columns) != len(have):
@@ -105,6 +108,9 @@ def _cast(col: str, type_: str, date_format: str | None, source_type: str) -> st
         return f"TRY_CAST(try_strptime({text}, '{date_format.replace(chr(39), '')}') AS {type_})"
     if type_ in ("BIGINT", "INTEGER"):  # TRY_CAST would silently round "2.5"
         return f"CASE WHEN regexp_full_match({text}, '[+-]?[0-9]+') THEN TRY_CAST({text} AS {type_}) END"
+    if type_ == "DOUBLE":  # TRY_CAST would read "1_10" as 110 (underscores as digit separators)
+        return (f"CASE WHEN regexp_full_match({text}, '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?|"
+                f"[+-]?(inf|infinity|nan)') THEN TRY_CAST({text} AS DOUBLE) END")
     if type_ == "BOOLEAN":
         return (f"CASE lower({text}) WHEN 'yes' THEN true WHEN 'no' THEN false WHEN 'y' THEN true "
                 f"WHEN 'n' THEN false ELSE TRY_CAST({text} AS BOOLEAN) END")

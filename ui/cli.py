@@ -431,7 +431,16 @@ def docs(check: Annotated[bool, typer.Option("--check", help="Fail when a genera
 
 
 def main() -> None:
-    app()
+    import os
+
+    try:
+        app()
+    except Exception as exc:  # never a bare traceback for users; NORTHSTAR_DEBUG=1 shows it
+        if os.environ.get("NORTHSTAR_DEBUG"):
+            raise
+        typer.secho(f"error: internal error ({type(exc).__name__}: {exc}). Set NORTHSTAR_DEBUG=1 for the "
+                    "traceback, and please report it.", err=True, fg=typer.colors.RED)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -177,6 +177,18 @@ def mentions(text: str, vocabulary) -> list[str]:
     return [item for _, item in sorted(found)]
 
 
+def best_name_match(text: str, names: dict[str, str]) -> list[str]:
+    """The value of the name sharing most words with the text (at least two, or one for one-word names)."""
+    words = set(re.findall(r"[a-z0-9]+", text.lower()))
+    best, best_n = None, 0
+    for name, value in names.items():
+        name_words = set(re.findall(r"[a-z0-9]+", name.lower())) - {"the", "a", "test", "of", "and"}
+        n = len(words & name_words)
+        if n > best_n and (n >= 2 or len(name_words) == 1):
+            best, best_n = value, n
+    return [best] if best else []
+
+
 def _field_type(prop: dict) -> tuple[str, list]:
     """(json type, enum values) of a schema property, looking through anyOf/arrays."""
     if "enum" in prop:
@@ -225,8 +237,8 @@ def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str
             if hits:
                 args[name] = hits[0]
         elif name in ("experiment_id", "experiment"):
-            hits = mentions(text, vocab.get("experiment_id", [])) or [
-                vocab["experiment_name"][n] for n in mentions(text, vocab.get("experiment_name", {}))]
+            hits = mentions(text, vocab.get("experiment_id", [])) or best_name_match(
+                text, vocab.get("experiment_name", {}))
             if hits:
                 args[name] = hits[0]
         elif name in ("table", "paths_table"):

@@ -72,11 +72,11 @@ def test_semicolon_and_date_format_and_extra_column(con, tmp_path):
 
 def test_user_table_types_inferred_and_system_tables_refused(con, tmp_path):
     f = tmp_path / "x.csv"
-    f.write_text("id,when,amount,label\n1,2025-01-01,2.5,a\n2,2025-02-01,,b\n")
+    f.write_text("id,when,amount,label,code\n1,2025-01-01,2.5,a,1_1\n2,2025-02-01,,b,1_10\n")
     load_file(con, "my_table", f)
     types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
                              "WHERE table_name = 'my_table'").fetchall())
-    assert types == {"id": "BIGINT", "when": "DATE", "amount": "DOUBLE", "label": "VARCHAR"}
+    assert types == {"id": "BIGINT", "when": "DATE", "amount": "DOUBLE", "label": "VARCHAR", "code": "VARCHAR"}
     with pytest.raises(LoadError, match="written by Northstar"):
         load_file(con, "audit_log", f)
     with pytest.raises(LoadError, match="not a valid table name"):
