@@ -1,0 +1,194 @@
+import csv
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from tests.conftest import cli_json, run_cli, shared_path
+from tools.attribution import AttributionParams, attribute_conversions
+from tools.registry import ToolError
+from tools.warehouse import WarehouseError, connect
+
+
+@pytest.fixture(scope="module")
+def paths_home(tmp_path_factory):
+    """A fresh home with ChannelAttribution's demo paths loaded through `northstar load`."""
+    src = shared_path("datasets/attribution/paths.csv")
+    home = tmp_path_factory.mktemp("attr_home")
+    run_cli("load", "paths", str(src), home=home, check=True)
+    return home
+
+
+@pytest.fixture(scope="module")
+def all_models(paths_home):
+    return cli_json("tool", "attribute_conversions", "--args", json.dumps({"paths_table": "paths"}), home=paths_home)
+
+
+def _read_paths():
+    with shared_path("datasets/attribution/paths.csv").open() as fh:
+        rows = list(csv.DictReader(fh, delimiter=";"))
+    return [([c.strip() for c in r["path"].split(">") if c.strip()], float(r["total_conversions"]),
+             float(r["total_conversion_value"]), float(r["total_null"])) for r in rows]
+
+
+def test_heuristics_equal_channelattribution_reference(all_models):
+    with shared_path("datasets/attribution/reference_heuristic_ChannelAttribution-2.2.5.csv").open() as fh:
+        ref = list(csv.DictReader(fh))
+    conv, value = all_models["metrics"]["by_model"], all_models["metrics"]["value_by_model"]
+    assert all_models["metrics"]["conversions"] == 19785 and all_models["metrics"]["channels"] == 12
+    assert len(ref) == 12
+    for row in ref:
+        ch = row["channel_name"]
+        for model, col in (("first_touch", "first_touch"), ("last_touch", "last_touch"), ("linear", "linear_touch")):
+            assert conv[model][ch] == pytest.approx(float(row[f"{col}_conversions"]), abs=1e-6)
+            assert value[model][ch] == pytest.approx(float(row[f"{col}_value"]), abs=1e-6)
+
+
+def _dense_removal_effects(paths, order):
+    """Independent exact computation: dense absorbing chain, fundamental matrix N = (I − Q)⁻¹."""
+    seqs = []
+    for chans, conv, _value, null in paths:
+        wins = [tuple(chans[i:i + order]) for i in range(max(len(chans) - order + 1, 1))]
+        states = [w for i, w in enumerate(wins) if i == 0 or w != wins[i - 1]]
+        seqs.append((states, conv, null))
+    names = sorted({s for states, _, _ in seqs for s in states})
+    idx = {s: i + 1 for i, s in enumerate(names)}  # 0 = start
+    n = len(names) + 1
+    counts = np.zeros((n, n + 2))  # columns n, n+1 = conversion, null
+    for states, conv, null in seqs:
+        w = conv + null
+        chain = [0] + [idx[s] for s in states]
+        for a, b in itertools.pairwise(chain):
+            counts[a, b] += w
+        counts[chain[-1], n] += conv
+        counts[chain[-1], n + 1] += null
+    probs = counts / counts.sum(axis=1, keepdims=True)
+
+    def p_conv(removed):
+        keep = [0] + [idx[s] for s in names if not removed(s)]
+        q = probs[np.ix_(keep, keep)]
+        fundamental = np.linalg.inv(np.eye(len(keep)) - q)
+        return (fundamental @ probs[keep, n])[0]
+
+    base = p_conv(lambda s: False)
+    channels = sorted({c for chans, *_ in paths for c in chans})
+    return {c: 1 - p_conv(lambda s, c=c: c in s) / base for c in channels}
+
+
+def test_markov_removal_effects_equal_dense_absorbing_chain(all_models, paths_home):
+    paths = _read_paths()
+    expected = _dense_removal_effects(paths, 1)
+    got = all_models["metrics"]["removal_effects"]
+    assert set(got) == set(expected)
+    for ch, re in expected.items():
+        assert got[ch] == pytest.approx(re, abs=1e-6)
+    markov = all_models["metrics"]["by_model"]["markov"]
+    total = sum(expected.values())
+    for ch, re in expected.items():
+        assert markov[ch] == pytest.approx(re / total * 19785, abs=1e-6)
+    con = connect(paths_home / "warehouse.duckdb", read_only=True)
+    try:
+        res = attribute_conversions(con, AttributionParams(paths_table="paths", model="markov", markov_order=2))
+    finally:
+        con.close()
+    expected2 = _dense_removal_effects(paths, 2)
+    for ch, re in expected2.items():
+        assert res.metrics["removal_effects"][ch] == pytest.approx(re, abs=1e-6)
+
+
+def _tiny(con, rows, name="tiny"):
+    con.execute(f"CREATE TABLE {name} (path VARCHAR, total_conversions BIGINT, total_conversion_value DOUBLE, "
+                "total_null BIGINT)")
+    con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?)", rows)
+
+
+def test_shapley_is_exact_and_rules_match_hand_computation(tmp_path):
+    rows = [("a > b", 3, 30.0, 7), ("b", 1, 10.0, 9), ("a", 2, 20.0, 8), ("c > a > c", 4, 40.0, 6),
+            ("b > c", 0, 0.0, 10), ("c", 1, 10.0, 4)]
+    con = connect(tmp_path / "w.duckdb")
+    _tiny(con, rows)
+    res = attribute_conversions(con, AttributionParams(paths_table="tiny", half_life=1.0))
+    by = res.metrics["by_model"]
+    sets = [(frozenset(p.split(" > ")), c, c + n) for p, c, _, n in rows]
+
+    def worth(coalition):
+        conv = sum(c for s, c, _ in sets if s <= coalition)
+        count = sum(t for s, _, t in sets if s <= coalition)
+        return conv / count if count else 0.0
+
+    players = ["a", "b", "c"]
+    phi = {p: 0.0 for p in players}
+    for perm in itertools.permutations(players):
+        have = frozenset()
+        for p in perm:
+            phi[p] += (worth(have | {p}) - worth(have)) / math.factorial(3)
+            have = have | {p}
+    total = sum(phi.values())
+    for p in players:
+        assert by["shapley"][p] == pytest.approx(phi[p] / total * 11, abs=1e-9)
+    # position-based: "c > a > c" gives c 0.8, a 0.2; two touches 50/50; one touch 100 %
+    assert by["position_based"]["a"] == pytest.approx(1.5 + 2 + 0.8, abs=1e-9)
+    # time decay, half-life 1 touch: "c > a > c" weights 1/4, 1/2, 1 → c 5/7, a 2/7
+    assert by["time_decay"]["c"] == pytest.approx(4 * 5 / 7 + 1, abs=1e-9)
+    assert by["linear"]["c"] == pytest.approx(4 * 2 / 3 + 1, abs=1e-9)  # repeats count, as in ChannelAttribution
+    con.close()
+
+
+def test_demo_truth_search_and_email_beat_display(demo_con):
+    period = {"start": "2024-10-01", "end": "2026-09-30"}
+    first = attribute_conversions(demo_con, AttributionParams(model="markov", **period))
+    re1 = first.metrics["removal_effects"]
+    assert max(re1, key=re1.get) == "search" and re1["search"] > re1["display"]
+    for order in (2, 3):  # higher orders remember an early e-mail touch; order 1 forgets it
+        res = attribute_conversions(demo_con, AttributionParams(model="markov", markov_order=order, **period))
+        re = res.metrics["removal_effects"]
+        assert re["search"] > re["display"] and re["email"] > re["display"]
+    shap = attribute_conversions(demo_con, AttributionParams(model="shapley", **period)).metrics["by_model"]["shapley"]
+    ranked = sorted(shap, key=shap.get, reverse=True)
+    assert ranked[:2] == ["search", "email"] and ranked[-1] == "display"
+    assert abs(shap["display"]) < 0.02 * sum(shap.values())
+
+
+def test_warehouse_journeys_and_campaign_level(demo_con):
+    res = attribute_conversions(demo_con, AttributionParams(start="2026-07-01", end="2026-09-30",
+                                                            level="campaign", model="linear", lookback_days=14))
+    converted = demo_con.execute("SELECT count(*) FROM conversions WHERE conversion_time >= '2026-07-01' "
+                                 "AND conversion_time < '2026-10-01'").fetchone()[0]
+    credited = sum(res.metrics["by_model"]["linear"].values())
+    assert credited == pytest.approx(res.metrics["conversions"])
+    assert 0.9 * converted <= res.metrics["conversions"] <= converted
+    assert {"campaign", "conversions", "share"} <= set(res.data[0])
+    assert res.metrics["journeys"] > res.metrics["converting_paths"]  # non-converting journeys are included
+
+
+def test_unknown_separator_empty_period_and_bad_table_are_explained(tmp_path, demo_con):
+    home = tmp_path / "home"
+    con = connect(home / "warehouse.duckdb")
+    con.execute("CREATE TABLE pipes AS SELECT * FROM (VALUES ('a|b|c', 1, 2), ('b|c', 0, 3), ('c', 2, 1)) "
+                "v(path, total_conversions, total_null)")
+    con.close()
+    proc = run_cli("tool", "attribute_conversions", "--args", '{"paths_table": "pipes"}', home=home)
+    assert proc.returncode == 1 and "separator='|'" in proc.stderr and "Traceback" not in proc.stderr
+    con = connect(home / "warehouse.duckdb", read_only=True)
+    try:
+        ok = attribute_conversions(con, AttributionParams(paths_table="pipes", separator="|"))
+        assert ok.metrics["channels"] == 3 and not any("separator" in w for w in ok.warnings)
+        with pytest.raises(WarehouseError, match="does not exist"):
+            attribute_conversions(con, AttributionParams(paths_table="nope"))
+    finally:
+        con.close()
+    with pytest.raises(ToolError, match="No journeys"):
+        attribute_conversions(demo_con, AttributionParams(start="2030-01-01", end="2030-01-31"))
+    with pytest.raises(ValidationError):
+        AttributionParams(model="magic")
+
+
+def test_no_conversions_is_an_error_not_nan(tmp_path):
+    con = connect(tmp_path / "w.duckdb")
+    _tiny(con, [("a > b", 0, 0.0, 5), ("b", 0, 0.0, 3)])
+    with pytest.raises(ToolError, match="No conversions"):
+        attribute_conversions(con, AttributionParams(paths_table="tiny"))
+    con.close()
