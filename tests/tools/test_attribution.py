@@ -3,10 +3,10 @@ import itertools
 import json
 import math
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from evals.reference import dense_removal_effects, read_paths
 from tests.conftest import cli_json, run_cli, shared_path
 from tools.attribution import AttributionParams, attribute_conversions
 from tools.registry import ToolError
@@ -28,10 +28,7 @@ def all_models(paths_home):
 
 
 def _read_paths():
-    with shared_path("datasets/attribution/paths.csv").open() as fh:
-        rows = list(csv.DictReader(fh, delimiter=";"))
-    return [([c.strip() for c in r["path"].split(">") if c.strip()], float(r["total_conversions"]),
-             float(r["total_conversion_value"]), float(r["total_null"])) for r in rows]
+    return read_paths(shared_path("datasets/attribution/paths.csv"))
 
 
 def test_heuristics_equal_channelattribution_reference(all_models):
@@ -47,40 +44,9 @@ def test_heuristics_equal_channelattribution_reference(all_models):
             assert value[model][ch] == pytest.approx(float(row[f"{col}_value"]), abs=1e-6)
 
 
-def _dense_removal_effects(paths, order):
-    """Independent exact computation: dense absorbing chain, fundamental matrix N = (I − Q)⁻¹."""
-    seqs = []
-    for chans, conv, _value, null in paths:
-        wins = [tuple(chans[i:i + order]) for i in range(max(len(chans) - order + 1, 1))]
-        states = [w for i, w in enumerate(wins) if i == 0 or w != wins[i - 1]]
-        seqs.append((states, conv, null))
-    names = sorted({s for states, _, _ in seqs for s in states})
-    idx = {s: i + 1 for i, s in enumerate(names)}  # 0 = start
-    n = len(names) + 1
-    counts = np.zeros((n, n + 2))  # columns n, n+1 = conversion, null
-    for states, conv, null in seqs:
-        w = conv + null
-        chain = [0] + [idx[s] for s in states]
-        for a, b in itertools.pairwise(chain):
-            counts[a, b] += w
-        counts[chain[-1], n] += conv
-        counts[chain[-1], n + 1] += null
-    probs = counts / counts.sum(axis=1, keepdims=True)
-
-    def p_conv(removed):
-        keep = [0] + [idx[s] for s in names if not removed(s)]
-        q = probs[np.ix_(keep, keep)]
-        fundamental = np.linalg.inv(np.eye(len(keep)) - q)
-        return (fundamental @ probs[keep, n])[0]
-
-    base = p_conv(lambda s: False)
-    channels = sorted({c for chans, *_ in paths for c in chans})
-    return {c: 1 - p_conv(lambda s, c=c: c in s) / base for c in channels}
-
-
 def test_markov_removal_effects_equal_dense_absorbing_chain(all_models, paths_home):
     paths = _read_paths()
-    expected = _dense_removal_effects(paths, 1)
+    expected = dense_removal_effects(paths, 1)
     got = all_models["metrics"]["removal_effects"]
     assert set(got) == set(expected)
     for ch, re in expected.items():
@@ -94,7 +60,7 @@ def test_markov_removal_effects_equal_dense_absorbing_chain(all_models, paths_ho
         res = attribute_conversions(con, AttributionParams(paths_table="paths", model="markov", markov_order=2))
     finally:
         con.close()
-    expected2 = _dense_removal_effects(paths, 2)
+    expected2 = dense_removal_effects(paths, 2)
     for ch, re in expected2.items():
         assert res.metrics["removal_effects"][ch] == pytest.approx(re, abs=1e-6)
 
