@@ -1,0 +1,140 @@
+"""The web UI in a real browser: Debian's headless Chromium driven by Playwright for Python.
+
+The page loads, a typed question gets an answer and a chart, and an approver's click on Approve executes the
+action (a row in the outbox). Screenshots go to the test's folder and, as the current ones, to docs/img/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.ui.test_gradio_app import ROOT, gradio_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def ensure_chromium() -> Path:
+    """Install Debian's chromium when missing; skip with a notice if apt cannot, but fail under CI=true."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    problem = "apt-get is not available"
+    if shutil.which("apt-get"):
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        proc = subprocess.run(install, capture_output=True, text=True, timeout=600, env=env)
+        if proc.returncode != 0:  # the package lists may be missing or stale
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=300, env=env)
+            proc = subprocess.run(install, capture_output=True, text=True, timeout=600, env=env)
+        if CHROMIUM.exists():
+            return CHROMIUM
+        problem = f"apt-get install chromium failed: {(proc.stderr or proc.stdout)[-500:]}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"headless Chromium is required in CI and could not be installed ({problem})")
+    pytest.skip(f"NOTICE: browser test skipped, {CHROMIUM} is missing and {problem}")
+
+
+def outbox_rows(warehouse: Path) -> list[tuple]:
+    """The outbox, read without holding the warehouse (the server opens it per request)."""
+    import duckdb
+
+    for _ in range(40):
+        try:
+            con = duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.IOException:  # the server is writing right now
+            time.sleep(0.25)
+            continue
+        try:
+            return con.execute("SELECT action, payload, approved_by FROM outbox").fetchall()
+        finally:
+            con.close()
+    raise AssertionError("could not read the outbox")
+
+
+def choose_user(page, option: str) -> None:
+    page.locator("#ns-user input").click()
+    page.get_by_role("option", name=option).click()
+
+
+def test_browser_ask_chart_and_approve(demo_copy, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.agent.conftest import seed_churn_run
+
+    executable = ensure_chromium()
+    seed_churn_run(demo_copy)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    with gradio_server(demo_copy, env={"NORTHSTAR_USER": "vic"}) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(executable), args=ARGS, headless=True)
+        page = None
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 980})
+            page.set_default_timeout(90_000)
+            expect.set_options(timeout=90_000)
+            page.goto(url)
+            question = page.locator("#ns-question textarea")
+            expect(question).to_be_visible()
+            expect(page.get_by_text("How did our channels perform last month?").first).to_be_visible()
+            page.screenshot(path=shots / "empty.png")
+
+            # a typed question: streamed steps, then the answer, the evidence and the chart
+            question.fill("How did our channels perform last month?")
+            page.locator("#ns-ask").click()
+            expect(page.locator("#ns-chart .vega-embed")).to_be_visible()
+            answer = page.locator("#ns-chat").get_by_text(re.compile(r"campaign report.*ROAS \d")).first
+            expect(answer).to_be_visible()
+            evidence = page.locator("#ns-chat").get_by_text("Evidence · 1 tool call")
+            expect(evidence).to_be_visible()
+            evidence.click()  # collapsible: the tool call, its arguments and its result summary
+            page.locator("#ns-chat").get_by_text("✓ campaign_report").click()
+            expect(page.locator("#ns-chat").get_by_text("group_by=channel")).to_be_visible()
+            expect(page.locator("#ns-table")).to_contain_text("search")
+            expect(page.locator("#ns-badge")).to_contain_text("offline planner")
+            time.sleep(1.0)  # let the chart finish its transition
+            page.screenshot(path=shots / "chat.png")
+            shutil.copy(shots / "chat.png", DOCS_IMG / "chat.png")
+
+            # an analyst drafts an action in a new thread; it waits for an approver
+            choose_user(page, "ben (analyst)")
+            page.locator("#ns-new").click()
+            expect(page.locator("#ns-chat").get_by_text("Evidence · 1 tool call")).to_have_count(0)
+            question.fill("Save the high risk churners as an audience called 'Browser Winback'")
+            page.locator("#ns-ask").click()
+            expect(page.locator("#ns-chat").get_by_text("Waiting for approval").first).to_be_visible()
+            page.get_by_role("tab", name="Approvals").click()
+            page.locator("#ns-pending label").filter(has_text="Browser Winback").first.click()
+            expect(page.locator("#ns-card")).to_contain_text("Requested by ben")
+            expect(page.locator("#ns-approve")).to_be_disabled()  # ben is an analyst
+
+            # an approver approves
+            choose_user(page, "ana (approver)")
+            expect(page.locator("#ns-approve")).to_be_enabled()
+            time.sleep(0.6)  # let the buttons' transition finish before the screenshot
+            page.screenshot(path=shots / "approvals.png")
+            shutil.copy(shots / "approvals.png", DOCS_IMG / "approvals.png")
+            assert outbox_rows(demo_copy / "warehouse.duckdb") == []
+            page.locator("#ns-approve").click()
+            expect(page.locator("#ns-decision")).to_contain_text("Approved by ana")
+            page.screenshot(path=shots / "approved.png")
+        except Exception:
+            if page is not None:
+                page.screenshot(path=shots / "failure.png")
+                print(f"failure screenshot: {shots / 'failure.png'}")
+            raise
+        finally:
+            browser.close()
+    rows = outbox_rows(demo_copy / "warehouse.duckdb")
+    assert len(rows) == 1, rows
+    action, payload, approved_by = rows[0]
+    assert action == "create_audience" and "Browser Winback" in payload and approved_by == "ana", rows

@@ -1,0 +1,124 @@
+"""What both the web UI and the Slack bot show for a turn: key metrics, the main result, the approval note.
+
+Pure functions over the dict that `agent.runner.Northstar.ask` returns; no Gradio, no Slack here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+ACRONYMS = {"roas", "cpa", "ctr", "cvr", "auc", "clv", "rfm", "ci", "id", "mde", "srm", "roi", "r2"}
+PERCENT_NAME = re.compile(r"(^|_)(ctr|cvr|rate|share|pct|percent)($|_)")
+BUSINESS = re.compile(r"revenue|spend|conversion|roas|cpa|ctr|risk|value|customer|scored|budget|gain|lift|"
+                      r"share|anomal|size|texts|sessions|leads", re.I)
+DIAGNOSTIC = re.compile(r"std|train|alpha|brier|threshold|scale|period|confidence|srm|mape|r2|unique|reliable|"
+                        r"quality|rows|points", re.I)
+CLI_HINT = re.compile(r"It needs an approver's decision:.*$", re.S)
+NODE_LABELS = {"guard_input": "checking the request", "plan": "planning", "run_tools": "running tools",
+               "prepare_action": "drafting the action", "approve": "waiting for approval",
+               "run_action": "running the approved action", "guard_output": "checking every number"}
+
+
+def label(key: str) -> str:
+    """`roas` → ROAS, `value_at_risk` → Value at risk."""
+    words = key.replace("-", "_").split("_")
+    out = [w.upper() if w.lower() in ACRONYMS else w for w in words if w]
+    text = " ".join(out)
+    return text[:1].upper() + text[1:]
+
+
+def fmt(value: Any, key: str = "") -> str:
+    """A number as a marketer reads it: 43,804 · 2.02 · 1.31 % · 0.0454; text unchanged."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else ("yes" if value else "no")
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        if PERCENT_NAME.search(key.lower()) and abs(value) <= 1.5:
+            return f"{value * 100:.2f} %"
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 1:
+            return f"{value:,.2f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def key_metrics(result: dict | None, limit: int = 6) -> list[tuple[str, str]]:
+    """A result's scalar metrics, business outcomes first and model diagnostics last, labelled and formatted."""
+    metrics = (result or {}).get("metrics") or {}
+    keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    keys.sort(key=lambda k: 0 if BUSINESS.search(k) else (2 if DIAGNOSTIC.search(k) else 1))
+    return [(label(k), fmt(metrics[k], k)) for k in keys[:limit]]
+
+
+def ok_calls(out: dict) -> list[dict]:
+    return [c for c in out.get("tool_calls") or [] if c.get("ok") and c.get("result")]
+
+
+def main_call(out: dict) -> dict | None:
+    """The tool call whose result best represents the answer: the last one with a chart, else with rows."""
+    calls = ok_calls(out)
+    for want in ("chart", "data", "summary"):
+        for call in reversed(calls):
+            if call["result"].get(want):
+                return call
+    return None
+
+
+def answer_text(out: dict, where: str) -> str:
+    """The answer, with the CLI's approval hint replaced by where this interface takes the decision."""
+    answer = out.get("answer") or ""
+    if out.get("pending_approval"):
+        answer = CLI_HINT.sub(f"It needs an approver's decision: {where}", answer)
+    return answer.strip() or "_(no answer)_"
+
+
+def provider_note(out: dict | None, default: str) -> tuple[str, str | None]:
+    """(who answered, fallback reason or None)."""
+    if not out:
+        return default, None
+    return out.get("provider") or default, out.get("fallback")
+
+
+def args_text(args: dict | None) -> str:
+    items = [f"{k}={v}" for k, v in (args or {}).items() if v not in (None, [], {}, "")]
+    return ", ".join(items) or "defaults"
+
+
+def ms_text(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def preview_rows(pending: dict) -> list[tuple[str, str]]:
+    """The preview of a pending action as label/value pairs (description and risk shown elsewhere)."""
+    preview = pending.get("preview") or {}
+    return [(label(k), fmt(v, k)) for k, v in preview.items()
+            if k not in ("description", "risk") and not isinstance(v, dict | list)]
+
+
+PALETTE = ["#4f46e5", "#0891b2", "#16a34a", "#d97706", "#db2777", "#64748b", "#7c3aed", "#0d9488"]
+
+
+def styled_spec(spec: dict, width: int = 400, height: int = 240) -> dict:
+    """The tool's Vega-Lite spec with a fixed size and a calm house style (the tool's own config wins)."""
+    out = {k: v for k, v in spec.items() if k not in ("width", "height", "autosize")}
+    if not any(k in spec for k in ("hconcat", "vconcat", "concat", "facet", "repeat")):
+        out["width"], out["height"] = width, height
+    house = {"background": "white", "view": {"stroke": None},
+             "font": "IBM Plex Sans, Helvetica, Arial, sans-serif",
+             "title": {"fontSize": 14, "anchor": "start", "color": "#0f172a", "offset": 10},
+             "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "#334155", "titleColor": "#334155",
+                      "gridColor": "#e2e8f0", "domainColor": "#cbd5e1", "tickColor": "#cbd5e1"},
+             "legend": {"labelFontSize": 11, "titleFontSize": 12},
+             "range": {"category": PALETTE}, "mark": {"color": PALETTE[0]}, "bar": {"color": PALETTE[0]},
+             "line": {"color": PALETTE[0], "strokeWidth": 2}, "point": {"color": PALETTE[0]}}
+    out["config"] = {**house, **(spec.get("config") or {})}
+    return out
