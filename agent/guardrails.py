@@ -19,7 +19,7 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"|\bpasswords?\b|\btokens?\b.{0,20}\b(slack|openai|bot|app)\b|\benv(ironment)? var"
      r"|\bOPENAI_API_KEY\b|\bcredentials?\b"),
     ("pii_harvesting", "it asks for personal data in bulk",
-     r"\b(all|every|full|complete|entire|bulk|dump|export|list|give me|send me)\b.{0,50}"
+     r"\b(all|every|full|complete|entire|bulk|dump|export|list|give me|send me|need|want|get me|show me)\b.{0,50}"
      r"\b(e-?mails?( addresses)?|phone( numbers)?|home addresses|addresses|names and (e-?mails|phones)|"
      r"personal (data|details|information)|pii|contact details)\b"
      r"|\bexport all customers\b|\bdump (the )?(customers|customer table|database)\b"),
@@ -48,10 +48,20 @@ class Verdict:
                 "and draft actions for an approver.")
 
 
+CONTENT_REQUEST = re.compile(r"\b(write|draft|create|compose|generate|suggest|give me|come up with)\b.{0,40}"
+                             r"\b(subject|copy|sms|text message|push|headline|ad|ads|post|tagline|email|slogan)",
+                             re.IGNORECASE)
+
+
 def check_input(text: str) -> Verdict | None:
     for rule, reason, pattern in _COMPILED:
         if pattern.search(text):
             return Verdict(rule, reason)
+    if CONTENT_REQUEST.search(text):  # copy whose brief itself breaks a brand rule is refused up front
+        from tools.compliance import check_request
+
+        if violation := check_request(text):
+            return Verdict("compliance", f"the copy it asks for breaks a brand rule ({violation.message})")
     return None
 
 

@@ -201,7 +201,8 @@ def guard_output(state: State, runtime: Runtime[Context]) -> dict:
     answer = state.get("answer") or compose_answer(calls, state)
     grounded = True
     if not state.get("blocked"):
-        evidence = [c.get("result") for c in calls if c.get("ok")] + [state["question"], [c["args"] for c in calls]]
+        evidence = [c.get("result") if c.get("ok") else c.get("error") for c in calls] + [
+            state["question"], [c["args"] for c in calls]]
         if bad := guardrails.ungrounded(answer, evidence):
             grounded = False
             answer = (compose_answer(calls, state) + "\n\n(I replaced a draft answer that contained numbers no "

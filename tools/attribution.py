@@ -299,7 +299,8 @@ def _scale(credit: np.ndarray, total: float) -> np.ndarray:
                     "What would we lose if we turned off display? removal effect",
                     "multi-touch attribution by channel", "Shapley value attribution of our marketing channels",
                     "Which campaigns get credit for conversions with a 14-day lookback?",
-                    "Is last-click undervaluing social?", "attribute revenue to channels along the customer journey"])
+                    "Is last-click undervaluing social?", "attribute revenue to channels along the customer journey",
+                    "removal effects by channel", "Does last-touch attribution give email too much credit?"])
 def attribute_conversions(con: duckdb.DuckDBPyConnection, p: AttributionParams) -> AttributionResult:
     """Credit conversions and value to channels along customer journeys (rule-based, exact Markov, Shapley)."""
     warnings: list[str] = []

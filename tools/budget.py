@@ -317,7 +317,16 @@ def allocate_budget(con: duckdb.DuckDBPyConnection, p: BudgetParams) -> BudgetRe
                         "Increase window_days or check the data.")
     budget = p.total_budget / periods if p.total_budget else float(cur.sum())
     lo, hi = _bounds(p, channels, cur, periods)
-    if lo.sum() > budget * (1 + 1e-9) or hi.sum() < budget * (1 - 1e-9):
+    infeasible = lo.sum() > budget * (1 + 1e-9) or hi.sum() < budget * (1 - 1e-9)
+    if infeasible and "max_change" not in p.model_fields_set and p.max_change is not None:
+        # a total far from today's spend cannot stay within ±25 % per channel: widen the bound just enough, say so
+        needed = round(abs(budget / cur.sum() - 1) + 0.05, 2)
+        p = p.model_copy(update={"max_change": needed})
+        lo, hi = _bounds(p, channels, cur, periods)
+        warnings.append(f"A total of {money(budget * periods)} is {budget / cur.sum() - 1:+.0%} against current "
+                        f"spend, so each channel may move by up to ±{needed:.0%} (not the default ±25 %).")
+        infeasible = lo.sum() > budget * (1 + 1e-9) or hi.sum() < budget * (1 - 1e-9)
+    if infeasible:
         raise ToolError(f"The limits cannot hold a budget of {money(budget * periods)}: they allow "
                         f"{money(lo.sum() * periods)} to {money(hi.sum() * periods)} over {p.horizon_days} days. "
                         "Change the budget, max_change or the per-channel limits.")

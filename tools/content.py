@@ -239,7 +239,8 @@ def _check(texts: list[str], channel: str, source: str) -> tuple[list[dict], lis
                     "Suggest email copy to welcome new sign-ups", "write a cross-sell email for recent buyers",
                     "Create social posts announcing free shipping", "Check these subject lines against the brand guide",
                     "What subject line should we use for the VIP early access email?",
-                    "draft ad descriptions for our upsell campaign"])
+                    "draft ad descriptions for our upsell campaign", "write a subject line saying our product is great",
+                    "copy for a promotional text message"])
 def generate_content_variants(con: duckdb.DuckDBPyConnection, p: ContentParams) -> ContentResult:
     """Draft subject lines, ad copy, push or SMS text for a goal, checked against brand rules and ranked by opens."""
     for field, value in (("goal", p.goal), ("offer", p.offer), ("product", p.product)):

@@ -293,8 +293,9 @@ class PlanParams(BaseModel, use_attribute_docstrings=True):
 
     metric: Literal["proportion", "mean"] = "proportion"
     """A rate (conversion, click, open) or a mean (revenue per user)."""
-    baseline: float = Field(gt=0)
-    """Control's expected rate (0–1) for a proportion, or its mean for a mean metric."""
+    baseline: float | None = Field(None, gt=0)
+    """Control's expected rate (0–1) for a proportion, or its mean for a mean metric (default for a proportion:
+    the control conversion rate of the latest experiment in the warehouse)."""
     std: float | None = Field(None, gt=0)
     """Standard deviation per participant (needed for a mean metric)."""
     mde: float | None = Field(None, gt=0)
@@ -342,12 +343,26 @@ def _power(es: float, n1: float, alpha: float, ratio: float, t_test: bool) -> fl
                     "What is the minimum detectable effect with 5,000 users per arm?",
                     "power calculation for a revenue per user test", "Plan a test with three arms",
                     "Is 2 weeks enough to detect a 0.5 pp change in click rate?",
-                    "How big should the holdout group be?"])
+                    "How big should the holdout group be?", "test duration and sample size for a holdout test"])
 def plan_experiment(con: duckdb.DuckDBPyConnection, p: PlanParams) -> PlanResult:
     """Size an A/B test: sample size per arm, duration from daily traffic, or the minimum detectable effect."""
     from scipy import optimize, stats
 
     t_test = p.metric == "mean"
+    notes: list[str] = []
+    if p.baseline is None:
+        row = None if t_test else con.execute(
+            "SELECT a.experiment_id, avg(a.converted::INT) FROM experiment_assignments a JOIN experiments e "
+            "USING (experiment_id) WHERE a.variant = e.control GROUP BY 1, e.start_date "
+            "ORDER BY e.start_date DESC NULLS LAST LIMIT 1").fetchone()
+        if not row or not row[1]:
+            raise ToolError("Give `baseline`: the control's expected rate (0.04 = 4 %) or mean.")
+        p = p.model_copy(update={"baseline": float(row[1])})
+        notes.append(f"Baseline {p.baseline:.2%} is the control conversion rate of {row[0]}; pass `baseline` "
+                     "to plan for another metric.")
+    if p.mde is None and p.relative_mde is None and p.sample_size_per_arm is None:
+        p = p.model_copy(update={"relative_mde": 0.10})
+        notes.append("No effect size given: planned for a +10 % relative lift (pass `relative_mde` or `mde`).")
     if t_test and p.std is None:
         raise ToolError("A mean metric needs `std`, the standard deviation per participant (e.g. of revenue).")
     if not t_test and p.baseline >= 1:
@@ -410,4 +425,4 @@ def plan_experiment(con: duckdb.DuckDBPyConnection, p: PlanParams) -> PlanResult
         metrics.update(duration_days=days, duration_weeks=weeks)
         summary += (f" At {p.daily_traffic:,.0f} eligible participants a day that takes {days} days; run whole "
                     f"weeks ({weeks}) so every weekday is covered, and do not stop early on a good-looking interim.")
-    return PlanResult(summary=summary, data=[metrics], metrics=metrics)
+    return PlanResult(summary=summary, data=[metrics], metrics=metrics, warnings=notes)

@@ -30,7 +30,10 @@ class SearchKnowledgeResult(ToolResult):
                     "What does the brand guide say about tone of voice?",
                     "Are we allowed to email customers who unsubscribed?",
                     "What are the caveats of last-click attribution?",
-                    "How long should an A/B test run?", "find the playbook for churn prevention"])
+                    "How long should an A/B test run?", "find the playbook for churn prevention",
+                    "Which words should we avoid according to the brand guide?",
+                    "what do our docs say about attribution caveats", "What's our consent policy for SMS?",
+                    "look up the definition of a metric in the KPI glossary"])
 def search_knowledge(con: duckdb.DuckDBPyConnection, p: SearchKnowledgeParams,
                      ctx: ToolContext) -> SearchKnowledgeResult:
     """Find passages in our playbooks, brand guide, privacy policy and KPI glossary that answer a question."""

@@ -158,6 +158,12 @@ def count_for(text: str, nouns: tuple[str, ...]) -> int | None:
     return None
 
 
+def quoted_text(text: str) -> str | None:
+    """The longest quoted passage (content to send), if any."""
+    found = re.findall(r"[\"“'‘]([^\"”’]{3,300}?)[\"”'’](?=\s|$|[,.;!?])", text)
+    return max(found, key=len).strip() if found else None
+
+
 def quoted_name(text: str) -> str | None:
     if m := re.search(r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]", text):
         return m.group(1).strip()
@@ -206,9 +212,22 @@ def _field_type(prop: dict) -> tuple[str, list]:
     return prop.get("format", prop.get("type", "string")), []
 
 
+FREE_TEXT = ("query", "question", "q", "search", "topic", "goal")
+ENUM_STOP = {"customers", "customer"}  # enum values too common in questions to signal a choice
+QUOTED_TEXT = ("variant", "text", "content", "message", "subject", "subject_line", "copy")
+ALIASES = {  # how marketers name common parameters (field name → phrases that introduce its value)
+    "baseline": ("conversion rate", "baseline", "base rate", "current rate", "open rate", "click rate"),
+    "relative_mde": ("lift", "uplift", "improvement", "increase"),
+    "sample_size_per_arm": ("users per group", "users per arm", "per arm", "per group", "per variant"),
+    "daily_traffic": ("a day", "per day", "daily", "each day"),
+    "total_budget": ("budget", "to spend", "spend"),
+}
+
+
 def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str]]) -> dict:
     """Fill what the text says into the fields of a tool's JSON schema."""
     props = schema.get("properties", {})
+    required = set(schema.get("required", []))
     args: dict = {}
     period = parse_period(text, today)
     low = text.lower()
@@ -225,7 +244,8 @@ def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str
         elif "horizon" in name and "horizon_days" in period:
             args[name] = period["horizon_days"]
         elif kind == "enum":
-            hits = mentions(text, enum) or [SYNONYMS[s] for s in mentions(text, SYNONYMS) if SYNONYMS[s] in enum]
+            hits = [h for h in mentions(text, enum) if h not in ENUM_STOP] or [
+                SYNONYMS[s] for s in mentions(text, SYNONYMS) if SYNONYMS[s] in enum]
             if hits:
                 args[name] = hits[0]
         elif kind == "array" and ("channel" in name):
@@ -253,8 +273,15 @@ def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str
             hits = mentions(text, vocab.get("audience", []))
             if hits:
                 args[name] = hits[0]
-        elif name == "name" and (q := quoted_name(text)):
+        elif name == "name" and (q := quoted_name(text)) or name in QUOTED_TEXT and kind == "string" and (q := quoted_text(text)):
             args[name] = q
+        elif name in FREE_TEXT and kind == "string" and (name in required or name == "goal"):
+            args[name] = text.strip()[:300]
+        elif name == "sql" and kind == "string":
+            from agent.providers.sql import compose_sql
+
+            if sql := compose_sql(text):
+                args[name] = sql
         elif kind == "date-time" and (when := parse_when(text, today)):
             args[name] = when.isoformat()
         elif kind == "object" and "channel" in " ".join(vocab) and "budget" in name:
@@ -286,6 +313,14 @@ def channel_amounts(text: str, channels) -> dict[str, float]:
 
 def _number_for(name, words, kind, prop, text, low, pcts):
     maximum = prop.get("maximum") or next((a.get("maximum") for a in prop.get("anyOf", []) if "maximum" in a), None)
+    for alias in ALIASES.get(name, ()):
+        a = re.escape(alias)
+        m = (re.search(rf"(\d+(?:[.,]\d+)?)\s?(%|k|m)?\s+(?:\w+\s+){{0,2}}?{a}\b", low)
+             or re.search(rf"\b{a}\s+(?:of\s+|is\s+|at\s+)?(\d+(?:[.,]\d+)?)\s?(%|k|m)?", low))
+        if m:
+            v = float(m.group(1).replace(",", ""))
+            v = v / 100 if m.group(2) == "%" else v * {"k": 1e3, "m": 1e6}.get(m.group(2) or "", 1)
+            return int(v) if kind == "integer" else v
     if m := re.search(rf"\b{re.escape(words)}\s*(?:of|=|:|is|at)?\s*\$?(\d+(?:[.,]\d+)?)\s?(%|k|m)?", low):
         v = float(m.group(1).replace(",", ""))
         v = v / 100 if m.group(2) == "%" and (maximum or 2) <= 1 else v * {"k": 1e3, "m": 1e6}.get(m.group(2), 1)
@@ -293,11 +328,17 @@ def _number_for(name, words, kind, prop, text, low, pcts):
     if any(k in name for k in ("budget", "total", "amount", "spend")):
         v = money(text)
         return None if v is None else (int(v) if kind == "integer" else v)
+    keys = [k for k in name.split("_") if k not in ("pct", "percent", "share", "fraction")] or [name]
     if any(k in name for k in ("pct", "share", "percent", "fraction", "holdout", "shift")) and pcts:
-        return pcts[0] if (maximum or 2) <= 1 else pcts[0] * 100
+        for k in keys:  # the percentage must be said about this field ("10% holdout", "holdout of 10%")
+            if m := (re.search(rf"(\d+(?:\.\d+)?)\s?%\s+(?:\w+\s+){{0,2}}?{k}", low)
+                     or re.search(rf"{k}\w*\s+(?:of\s+|at\s+)?(\d+(?:\.\d+)?)\s?%", low)):
+                v = float(m.group(1)) / 100
+                return v if (maximum or 2) <= 1 else v * 100
     nouns = {"k": ("segments", "clusters", "groups", "personas"),
              "n": ("variants", "options", "ideas", "versions", "subject lines", "headlines", "customers", "leads",
-                   "results", "passages", "rows"),
+                   "results", "passages", "rows", "notifications", "messages", "texts", "posts", "ads", "lines",
+                   "pushes", "emails", "sms"),
              "top_n": ("customers", "leads", "at-risk", "accounts", "rows"),
              "limit": ("rows", "customers", "campaigns", "results")}.get(name)
     if nouns and kind == "integer":

@@ -60,13 +60,20 @@ def _index(signature: tuple[str, ...]) -> ToolIndex:
 
 
 def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]]:
-    """Tools ranked by fit to the text: 0.8 × best embedding similarity + 0.2 × word overlap."""
+    """Tools ranked by fit: 0.8 × mean of the two best example similarities + 0.2 × word overlap.
+
+    Averaging the two closest examples (instead of taking the single closest) keeps one stray example
+    of another tool from winning on a shared phrase ("A/B test", "attribution")."""
     from knowledge.embeddings import embed
 
     idx = _index(tuple(sorted(tools)))
     sims = idx.vectors @ embed([text])[0]
-    best = np.full(len(idx.names), -1.0)
-    np.maximum.at(best, idx.owners, sims)
+    order = np.lexsort((-sims, idx.owners))          # by tool, best first
+    first = np.r_[0, np.flatnonzero(np.diff(idx.owners[order])) + 1]
+    top1 = sims[order[first]]
+    second = sims[order[np.minimum(first + 1, len(order) - 1)]]
+    same = idx.owners[order[np.minimum(first + 1, len(order) - 1)]] == idx.owners[order[first]]
+    best = np.where(same, (top1 + second) / 2, top1)
     q = _words(text)
     overlap = np.array([len(q & w) / max(len(q), 1) for w in idx.words])
     score = 0.8 * best + 0.2 * overlap
@@ -130,6 +137,9 @@ class OfflinePlanner:
         """Carry results of earlier steps into a later step's arguments (run ids, sources, drafted content)."""
         args = dict(step["args"])
         props = tools[step["name"]].json_schema().get("properties", {})
+        if "name" in props and "name" not in args and tools[step["name"]].approval:
+            source = args.get("source") or next((c["name"] for c in calls if c.get("ok")), "customers")
+            args["name"] = f"{str(source).replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
         ok = [c for c in calls if c.get("ok")]
         if not ok:
             return args
@@ -138,14 +148,12 @@ class OfflinePlanner:
         data = (prev.get("result") or {}).get("data", [])
         if "run_id" in props and "run_id" not in args and metrics.get("run_id"):
             args["run_id"] = metrics["run_id"]
-        if "source" in props and "source" not in args:
+        if "source" in props:  # the previous step's tool decides where members come from
             enum = props["source"].get("enum") or next((a.get("enum") for a in props["source"].get("anyOf", [])
                                                         if a.get("enum")), [])
             for value in enum or []:
                 if value in prev["name"]:
                     args["source"] = value
-        if "name" in props and "name" not in args:
-            args["name"] = f"{prev['name'].replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
         if "variant" in props and "variant" not in args:
             texts = [r.get("text") for r in data if r.get("text")]
             if texts:

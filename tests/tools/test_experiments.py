@@ -154,11 +154,20 @@ def test_plan_mde_and_power_for_given_n():
         NormalIndPower().power(proportion_effectsize(0.05, 0.04), 5000, 0.05), abs=1e-9)
 
 
+def test_plan_defaults_baseline_from_latest_experiment(demo_con):
+    res = plan_experiment(demo_con, PlanParams(daily_traffic=2000))
+    control = demo_con.execute("SELECT avg(converted::INT) FROM experiment_assignments WHERE "
+                               "experiment_id = 'EXP-SUBJECT' AND variant = 'control'").fetchone()[0]
+    assert res.metrics["baseline"] == pytest.approx(control) and "EXP-SUBJECT" in res.warnings[0]
+    with pytest.raises(ToolError, match="baseline"):
+        plan_experiment(demo_con, PlanParams(metric="mean", std=10, mde=1))
+
+
 def test_plan_needs_enough_inputs():
     with pytest.raises(ToolError, match="std"):
         plan_experiment(None, PlanParams(metric="mean", baseline=50, mde=5))
-    with pytest.raises(ToolError, match="mde"):
-        plan_experiment(None, PlanParams(baseline=0.04))
+    default = plan_experiment(None, PlanParams(baseline=0.04))  # no effect given: a +10 % relative lift, said so
+    assert any("+10 % relative lift" in w for w in default.warnings)
     with pytest.raises(ToolError, match="not both"):
         plan_experiment(None, PlanParams(baseline=0.04, mde=0.01, relative_mde=0.1))
     with pytest.raises(ToolError, match="100 %"):
