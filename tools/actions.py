@@ -217,13 +217,16 @@ class BudgetParams(BaseModel, use_attribute_docstrings=True):
 
 
 def current_budgets(con) -> dict[str, float]:
-    """The latest approved plan per channel, else the campaigns' planned daily budgets."""
+    """The latest approved plan per channel, else what the channel really spent per day over the last 90 days
+    of data (the 90-day window allocate_budget starts from), else the campaigns' planned daily budgets."""
     rows = con.execute("""SELECT channel, daily_budget FROM (SELECT channel, daily_budget, row_number() OVER
         (PARTITION BY channel ORDER BY created_at DESC) rn FROM budget_plans) WHERE rn = 1""").fetchall()
     plans = dict(rows)
-    base = dict(con.execute("SELECT channel, sum(daily_budget) FROM campaigns WHERE end_date IS NULL "
-                            "GROUP BY 1").fetchall())
-    return {**base, **plans}
+    planned = dict(con.execute("SELECT channel, sum(daily_budget) FROM campaigns WHERE end_date IS NULL "
+                               "GROUP BY 1").fetchall())
+    spent = dict(con.execute("""SELECT channel, sum(spend) / 90 FROM ad_spend
+        WHERE date > (SELECT max(date) FROM ad_spend) - 90 GROUP BY 1""").fetchall())
+    return {**planned, **{k: round(v, 2) for k, v in spent.items() if v}, **plans}
 
 
 def preview_update_budget(con, p: BudgetParams, max_change: float = 0.25) -> dict:
@@ -236,7 +239,7 @@ def preview_update_budget(con, p: BudgetParams, max_change: float = 0.25) -> dic
         old = current[ch]
         rel = (new - old) / old if old else float("inf")
         changes.append({"channel": ch, "from": round(old, 2), "to": round(new, 2), "change": rel})
-        if abs(rel) > max_change + 1e-9:
+        if abs(rel) > max_change + 0.005:  # half a percentage point for rounding of planned amounts
             problems.append(f"{ch}: {rel:+.0%} exceeds the ±{max_change:.0%} bound per approval")
     return {"changes": changes, "problems": problems, "risk": "high" if problems else "medium",
             "description": "Change daily budgets: " + ", ".join(

@@ -110,14 +110,19 @@ class OfflinePlanner:
         for i, clause in enumerate(clauses(question)):
             ranked = score_tools(clause, tools)
             name, score = ranked[0]
+            if tools[name].approval and not steps and not self.has_required(clause, tools[name], env):
+                # an action needs its inputs: without them (and no earlier step), analyse first
+                name, score = next(((n, sc) for n, sc in ranked if not tools[n].approval), (name, score))
             if i == 0 and score < THRESHOLD and (last := state.get("last_tool")) and self.is_follow_up(clause):
                 args = {**last["args"], **extract_args(clause, tools[last["name"]].json_schema(), env.today,
                                                        env.vocab)}
                 steps.append({"name": last["name"], "args": args})
                 continue
-            if i > 0 and not (score >= STEP_THRESHOLD and (tools[name].approval or score >= THRESHOLD)):
+            clear = len(ranked) > 1 and score - ranked[1][1] >= 0.1  # "apply it": short, but only one action fits
+            if i > 0 and not (tools[name].approval and steps and (score >= STEP_THRESHOLD or (score >= 0.25 and clear))
+                              or score >= THRESHOLD):
                 continue
-            if score < THRESHOLD:
+            if i == 0 and score < THRESHOLD:
                 continue
             if any(s["name"] == name for s in steps):
                 continue
@@ -127,6 +132,12 @@ class OfflinePlanner:
             args = {**last["args"], **extract_args(question, tools[last["name"]].json_schema(), env.today, env.vocab)}
             steps.append({"name": last["name"], "args": args})
         return steps
+
+    @staticmethod
+    def has_required(text: str, spec: ToolSpec, env) -> bool:
+        schema = spec.json_schema()
+        found = extract_args(text, schema, env.today, env.vocab)
+        return all(r in found or r == "name" for r in schema.get("required", []))
 
     @staticmethod
     def is_follow_up(text: str) -> bool:
@@ -163,8 +174,10 @@ class OfflinePlanner:
         if "send_at" in props and "send_at" not in args:
             when = parse_when("send", env.today)
             args["send_at"] = when.isoformat()
-        if "daily_budgets" in props and "daily_budgets" not in args and metrics.get("recommended_daily_budgets"):
-            args["daily_budgets"] = metrics["recommended_daily_budgets"]
+        rec = metrics.get("recommendation")
+        if "daily_budgets" in props and "daily_budgets" not in args and isinstance(rec, dict) and rec:
+            days = metrics.get("horizon_days") or 1  # a plan over the horizon → per-day budgets
+            args["daily_budgets"] = {ch: round(v / days, 2) for ch, v in rec.items()}
         return args
 
     @staticmethod
@@ -190,7 +203,7 @@ def compose_answer(calls: list[dict], state: dict) -> str:
         if metrics.get("reliable") is False:
             parts.append("These results are not reliable enough to act on; I recommend not targeting anyone "
                          "on them until the data improves.")
-        elif rec := metrics.get("recommendation"):
+        elif isinstance(rec := metrics.get("recommendation"), str) and rec:
             parts.append(f"Recommendation: {rec}")
         for w in (res.get("warnings") or [])[:3]:
             parts.append(f"Caveat: {w}")
