@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from agent.providers import PlanStep, call_id
-from agent.providers.extract import extract_args, parse_when
+from agent.providers.extract import extract_args, mentions, parse_when
 from tools.registry import ToolSpec
 
 THRESHOLD = 0.42          # below this nothing fits: say what we can do instead of guessing
@@ -100,7 +100,7 @@ class OfflinePlanner:
                 return PlanStep(answer=self.cannot_help(state["question"], tools))
         if agenda:
             step = agenda.pop(0)
-            args = self.fill_from_previous(step, calls, tools, env)
+            args = self.fill_from_previous(step, calls, tools, env, state.get("question", ""))
             return PlanStep(calls=[{"id": call_id(), "name": step["name"], "args": args}], agenda=agenda)
         return PlanStep(answer=compose_answer(calls, state))
 
@@ -134,6 +134,15 @@ class OfflinePlanner:
         return steps
 
     @staticmethod
+    def default_name(args: dict, props: dict, spec: ToolSpec, calls: list[dict], env) -> dict:
+        """An action that needs a name and got none is named after what it holds and the day."""
+        if "name" in props and "name" not in args and spec.approval:
+            what = args.get("segment") or args.get("source") or next(
+                (c["name"] for c in calls if c.get("ok")), "customers")
+            args["name"] = f"{str(what).replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
+        return args
+
+    @staticmethod
     def has_required(text: str, spec: ToolSpec, env) -> bool:
         schema = spec.json_schema()
         found = extract_args(text, schema, env.today, env.vocab)
@@ -144,27 +153,29 @@ class OfflinePlanner:
         return bool(FOLLOW_UP.search(text)) or len(text.split()) <= 4
 
     @staticmethod
-    def fill_from_previous(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env) -> dict:
+    def fill_from_previous(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env, question: str = "") -> dict:
         """Carry results of earlier steps into a later step's arguments (run ids, sources, drafted content)."""
         args = dict(step["args"])
         props = tools[step["name"]].json_schema().get("properties", {})
-        if "name" in props and "name" not in args and tools[step["name"]].approval:
-            source = args.get("source") or next((c["name"] for c in calls if c.get("ok")), "customers")
-            args["name"] = f"{str(source).replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
         ok = [c for c in calls if c.get("ok")]
         if not ok:
-            return args
+            return OfflinePlanner.default_name(args, props, tools[step["name"]], calls, env)
         prev = ok[-1]
         metrics = (prev.get("result") or {}).get("metrics", {})
         data = (prev.get("result") or {}).get("data", [])
+        for field in ("segment", "audience"):  # names the earlier result holds and the request mentions
+            if field in props and field not in args:
+                names = {str(r[k]) for r in data for k in r if field in k and isinstance(r[k], str)}
+                if hits := mentions(question, sorted(names, key=len, reverse=True)):
+                    args[field] = hits[0]
         if "run_id" in props and "run_id" not in args and metrics.get("run_id"):
             args["run_id"] = metrics["run_id"]
         if "source" in props:  # the previous step's tool decides where members come from
             enum = props["source"].get("enum") or next((a.get("enum") for a in props["source"].get("anyOf", [])
                                                         if a.get("enum")), [])
-            for value in enum or []:
-                if value in prev["name"]:
-                    args["source"] = value
+            token = next((t for t in prev["name"].split("_") if t in (enum or [])), None)
+            if token:  # score_churn → churn, segment_customers → segment, predict_clv → clv
+                args["source"] = token
         if "variant" in props and "variant" not in args:
             texts = [r.get("text") for r in data if r.get("text")]
             if texts:
@@ -174,6 +185,7 @@ class OfflinePlanner:
         if "send_at" in props and "send_at" not in args:
             when = parse_when("send", env.today)
             args["send_at"] = when.isoformat()
+        args = OfflinePlanner.default_name(args, props, tools[step["name"]], calls, env)
         rec = metrics.get("recommendation")
         if "daily_budgets" in props and "daily_budgets" not in args and isinstance(rec, dict) and rec:
             days = metrics.get("horizon_days") or 1  # a plan over the horizon → per-day budgets
