@@ -34,3 +34,19 @@ def test_home_from_env(tmp_path):
     home = tmp_path / "envhome"
     run_cli("init", env={"NORTHSTAR_HOME": str(home)}, check=True)
     assert (home / "warehouse.duckdb").exists()
+
+
+def test_chat_answers_then_ends_on_empty_line(demo_copy):
+    proc = run_cli("chat", home=demo_copy, input="How did our channels perform last month?\n\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "campaign report" in proc.stdout and "ROAS" in proc.stdout
+
+
+def test_ask_json_shape_and_bad_provider(demo_copy):
+    out = json.loads(run_cli("ask", "Which campaigns had the best ROAS last month?", "--json", home=demo_copy,
+                             check=True).stdout)
+    assert set(out) >= {"thread_id", "provider", "answer", "tool_calls", "pending_approval", "blocked",
+                        "grounded", "fallback"}
+    assert out["tool_calls"][0]["name"] == "campaign_report" and out["grounded"] is True
+    bad = run_cli("ask", "hi", "--provider", "gpt", home=demo_copy)
+    assert bad.returncode == 2 and "--provider" in bad.stderr
