@@ -4,6 +4,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3.11
+export UV_COMPILE_BYTECODE := 1
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv

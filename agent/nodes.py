@@ -165,7 +165,8 @@ def prepare_action(state: State, runtime: Runtime[Context]) -> dict:
         msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
         done, messages = _record(call, False, msg, started)
         return {"calls": [*(state.get("calls") or []), done], "messages": messages, "planned": []}
-    request = {"id": call["id"], "action": call["name"], "args": params.model_dump(mode="json"),
+    pinned = preview.pop("pinned", None) or {}  # e.g. "the latest run" resolved now, so approval acts on what was shown
+    request = {"id": call["id"], "action": call["name"], "args": {**params.model_dump(mode="json"), **pinned},
                "description": preview["description"], "preview": preview, "risk": preview.get("risk", "medium"),
                "requested_by": state.get("user"), "requested_at": datetime.now().isoformat(timespec="seconds"),
                "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True, "allow_ignore": True}}

@@ -49,11 +49,11 @@ class AudienceParams(BaseModel, use_attribute_docstrings=True):
     """Explicit members (source=customers)."""
 
 
-def _members_sql(con, p: AudienceParams) -> tuple[str, list, str]:
+def _members_sql(con, p: AudienceParams) -> tuple[str, list, str, str | None]:
     if p.source == "customers":
         if not p.customer_ids:
             raise ToolError("source=customers needs customer_ids.")
-        return "SELECT unnest(?::BIGINT[]) AS customer_id, 0.0 AS score", [p.customer_ids], "explicit ids"
+        return "SELECT unnest(?::BIGINT[]) AS customer_id, 0.0 AS score", [p.customer_ids], "explicit ids", None
     table = {"segment": "customer_segments", "churn": "churn_scores", "clv": "clv_scores"}[p.source]
     require_table(con, table)
     run = p.run_id or con.execute(f"SELECT max(run_id) FROM {table}").fetchone()[0]
@@ -77,17 +77,18 @@ def _members_sql(con, p: AudienceParams) -> tuple[str, list, str]:
     else:
         where, args = "run_id = ?", [run]
         sql = f"SELECT TRY_CAST(customer_id AS BIGINT) AS customer_id, clv AS score FROM clv_scores WHERE {where}"
-    return sql, args, f"{p.source} run {run}"
+    return sql, args, f"{p.source} run {run}", run
 
 
 def _audience(con, p: AudienceParams) -> tuple[str, list, dict]:
-    sql, args, source = _members_sql(con, p)
+    sql, args, source, run = _members_sql(con, p)
     limit = f"LIMIT {int(p.top_n)}" if p.top_n else ""
     candidates = f"SELECT customer_id, score FROM ({sql}) ORDER BY score DESC, customer_id {limit}"
     total = con.execute(f"SELECT count(*) FROM ({candidates})", args).fetchone()[0]
     members = f"SELECT customer_id FROM ({candidates}) WHERE {CONSENTED}"
     size = con.execute(f"SELECT count(*) FROM ({members})", args).fetchone()[0]
-    return members, args, {"source": source, "candidates": total, "size": size, "excluded_no_consent": total - size}
+    return members, args, {"source": source, "candidates": total, "size": size, "excluded_no_consent": total - size,
+                           "pinned": {"run_id": run} if run and not p.run_id else {}}
 
 
 def preview_create_audience(con, p: AudienceParams) -> dict:

@@ -119,7 +119,7 @@ class ToolSpec:
 
 
 TOOLS: dict[str, ToolSpec] = {}
-INFRASTRUCTURE = {"registry", "schema", "warehouse", "loader", "demo", "common", "charts", "outbox"}
+INFRASTRUCTURE = {"registry", "schema", "warehouse", "loader", "demo", "common", "charts", "outbox", "scoring"}
 
 
 def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,

@@ -1,0 +1,113 @@
+"""The agent's own cost: per-turn overhead on the offline provider (tool time excluded) and CLI cold starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from bench.measure import percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = date(2026, 9, 30)
+COLD_QUESTION = "How did our channels perform last month?"
+
+
+def questions(n: int) -> list[str]:
+    """n marketer questions: the single-turn trajectory eval questions, then the registry's example requests."""
+    import yaml
+
+    from bench.worker import safe_registry
+
+    out: list[str] = []
+    path = ROOT / "evals" / "datasets" / "trajectories_v1.yaml"
+    if path.exists():
+        out = [c["question"] for c in yaml.safe_load(path.read_text()) or [] if c.get("question")]
+    for spec in safe_registry()[0].values():
+        out += [r for r in spec.requests if r not in out]
+    return out[:n]
+
+
+def _stats(values: list[float]) -> dict:
+    return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2),
+            "max": round(max(values), 2), "mean": round(sum(values) / len(values), 2)} if values else {}
+
+
+def job_agent(job: dict) -> dict:
+    """Ask n questions, each in a new thread, after one warm-up turn; overhead = wall − Σ tool_calls[*].ms."""
+    from agent.context import Context
+    from agent.runner import Northstar
+
+    t0 = time.perf_counter()
+    ns = Northstar(Context(home=Path(job["home"]), provider="offline", as_of=AS_OF, user="bench",
+                           roles={"bench": "analyst"}))
+    startup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ns.ask(COLD_QUESTION)
+    warmup_s = time.perf_counter() - t0
+    turns = []
+    for q in questions(job.get("questions", 50)):
+        t0 = time.perf_counter()
+        try:
+            out = ns.ask(q)
+        except Exception as exc:  # a crashing turn is recorded, the run goes on
+            turns.append({"question": q, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            continue
+        wall = 1000 * (time.perf_counter() - t0)
+        tool_ms = sum(c.get("ms") or 0 for c in out["tool_calls"])
+        turns.append({"question": q, "wall_ms": round(wall, 2), "tool_ms": round(tool_ms, 2),
+                      "overhead_ms": round(wall - tool_ms, 2), "tools": [c["name"] for c in out["tool_calls"]],
+                      "pending_approval": bool(out.get("pending_approval"))})
+    ns.close()
+    ok = [t for t in turns if "overhead_ms" in t]
+    return {"startup_s": round(startup_s, 3), "warmup_turn_s": round(warmup_s, 3), "turns": turns,
+            "n": len(ok), "errors": len(turns) - len(ok), "overhead_ms": _stats([t["overhead_ms"] for t in ok]),
+            "wall_ms": _stats([t["wall_ms"] for t in ok]), "tool_ms": _stats([t["tool_ms"] for t in ok])}
+
+
+def _time_command(cmd: list[str], n: int, env: dict, prime: bool = False) -> dict:
+    walls, tool_ms, error = [], [], None
+    if prime:  # one untimed run that writes the bytecode cache
+        subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    for _ in range(n):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        walls.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            error = f"exit {proc.returncode}: {proc.stderr[-800:]}"
+            break
+        if "ask" in cmd:
+            try:
+                tool_ms.append(sum(c.get("ms") or 0 for c in json.loads(proc.stdout)["tool_calls"]))
+            except (ValueError, KeyError):
+                pass
+    out = {"median_s": round(statistics.median(walls), 3), "first_s": round(walls[0], 3),
+           "runs_s": [round(w, 3) for w in walls], **({"error": error} if error else {})}
+    if tool_ms:
+        out["tool_ms_median"] = round(statistics.median(tool_ms), 1)
+    return out
+
+
+def cold_starts(home: Path, runs: int = 5, ask: bool = True) -> dict:
+    """Wall time of fresh `northstar --help` and `northstar ask … --json` processes, in this environment and —
+    when PYTHONDONTWRITEBYTECODE is set, so every start compiles every imported module from source — also with
+    the bytecode cache allowed (primed by one untimed run), as after `uv sync --compile-bytecode`."""
+    exe = str(Path(sys.executable).parent / "northstar")
+    env = {**os.environ, "NORTHSTAR_AS_OF": AS_OF.isoformat(), "NORTHSTAR_PROVIDER": "offline"}
+    env.pop("OPENAI_API_KEY", None)
+    commands = [("help", [exe, "--help"], runs)]
+    if ask:
+        commands.append(("ask", [exe, "--home", str(home), "ask", COLD_QUESTION, "--json"], max(1, runs // 2 + 1)))
+    out = {}
+    for name, cmd, n in commands:
+        out[name] = _time_command(cmd, n, env)
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        cached = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for name, cmd, n in commands:
+            out[f"{name} (bytecode cached)"] = _time_command(cmd, n, cached, prime=True)
+    return out

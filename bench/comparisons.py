@@ -1,0 +1,119 @@
+"""Run the comparison pairs (ours in a bench.worker child, theirs in the comparison venv) and report ratios."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from bench import venv
+from bench.compare import JOURNEYS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _median(times: list[float] | None) -> float | None:
+    return round(statistics.median(times), 6) if times else None
+
+
+def _pair(label: str, ours: dict, theirs: dict, ours_s, theirs_s, rows, note: str = "") -> dict:
+    ok = bool(ours.get("ok") and theirs.get("ok"))
+    errors = [f"{side}: {r.get('error')}" for side, r in (("Northstar", ours), ("library", theirs)) if not r.get("ok")]
+    ratio = round(ours_s / theirs_s, 4) if ok and ours_s and theirs_s else None
+    return {"label": label, "ok": ok, "rows": rows, "ours_s": ours_s, "theirs_s": theirs_s, "ratio": ratio,
+            "note": note if ok else "**" + "; ".join(errors)[:300] + "**", "ours": ours, "theirs": theirs}
+
+
+def _param_gap(a: dict, b: dict) -> float | None:
+    """Largest relative difference between two parameter dicts (same keys)."""
+    keys = [k for k in a if k in b and b[k]]
+    return max(abs(a[k] - b[k]) / abs(b[k]) for k in keys) if keys else None
+
+
+def _share_gap(a: dict, b: dict) -> float | None:
+    """Largest difference in credited share (percentage points) between two channel → conversions dicts."""
+    ta, tb = sum(a.values()), sum(b.values())
+    keys = set(a) & set(b)
+    return max(abs(a[k] / ta - b[k] / tb) * 100 for k in keys) if keys and ta and tb else None
+
+
+def bgnbd(child, py, csv: str, columns: list[str], label: str, repeat: int, budget_s: float, plain: bool) -> dict:
+    ours = child({"kind": "ours_bgnbd", "csv": csv, "columns": columns, "repeat": repeat, "budget_s": budget_s,
+                  "plain": plain})
+    theirs = venv.run(py, {"kind": "lifetimes_bgnbd", "csv": csv, "columns": columns, "repeat": repeat,
+                           "budget_s": budget_s})
+    gap = _param_gap(ours.get("params", {}), theirs.get("params", {}))
+    note = (f"ours merges identical (x, t_x, T) rows into {ours.get('unique_rows', 0):,} weighted rows (exact); "
+            f"parameters agree within {100 * gap:.2g} %" if gap is not None else "")
+    if ours.get("plain"):
+        note += f"; ours without merging {ours['plain']['median_s']:.3f} s"
+    if ours.get("as_tool") and theirs.get("times_s"):
+        cap = ours["as_tool"]
+        note += (f"; as predict_clv fits above {cap['fit_rows']:,} customers (a seeded sample of that size): "
+                 f"{cap['median_s']:.3f} s, ratio {cap['median_s'] / _median(theirs['times_s']):.3f}")
+    return _pair(label, ours, theirs, ours.get("median_s"), _median(theirs.get("times_s")), ours.get("rows"), note)
+
+
+def markov(child, py, home: Path, table: str, csv: str, label: str, repeat: int, budget_s: float) -> dict:
+    ours = child({"kind": "ours_markov", "home": str(home), "table": table, "repeat": repeat, "budget_s": budget_s})
+    theirs = venv.run(py, {"kind": "ca_markov", "csv": csv, "csv_sep": ";", "sep": ">", "repeat": repeat,
+                           "budget_s": budget_s})
+    gap = _share_gap(ours.get("conversions", {}), theirs.get("conversions", {}))
+    split = ours.get("split") or {}
+    note = "ours exact (absorbing chain), ChannelAttribution simulated (1e5 paths, 1 core)"
+    if gap is not None:
+        note += f"; credited shares differ by at most {gap:.2f} pp"
+    if "markov_solve_median_s" in split:
+        note += f"; of ours: reading paths {split['read_paths_s']:.3f} s, solve {split['markov_solve_median_s']:.3f} s"
+    return _pair(label, ours, theirs, ours.get("median_s"), _median(theirs.get("times_s")), ours.get("rows"), note)
+
+
+def run_comparisons(home: Path, work: Path, results: dict, repeat: int, child, log) -> dict:
+    """Every pair of the issue; a pair that cannot run is recorded with its reason, the others still run."""
+    shared = Path(__import__("os").environ.get("NORTHSTAR_SHARED", ROOT.parent / "shared")) / "datasets"
+    cdnow, demo_paths = shared / "clv" / "cdnow_customers_summary.csv", shared / "attribution" / "paths.csv"
+    out: dict = {}
+    log("comparison inputs (BG/NBD summary, path tables) …")
+    exp = child({"kind": "export", "home": str(home), "dir": str(work), "demo_paths": str(demo_paths),
+                 "journeys": JOURNEYS})
+    out["inputs"] = exp
+    log("pandas KPIs …")
+    ex = next((c for c in results.get("tools", []) if c["tool"] == "campaign_report" and c["case"] == "example"), {})
+    args = ex.get("args") or {}
+    pd_res = child({"kind": "pandas_kpis", "home": str(home), "start": args.get("start", "2026-09-01"),
+                    "end": args.get("end", "2026-09-30"), "repeat": max(repeat, 5)})
+    ours_cr = {"ok": bool(ex.get("ok")), "error": ex.get("error"), "median_s": ex.get("median_s")}
+    for key, part, what in (("campaign_report_pandas", "compute", "DataFrame already in memory"),
+                            ("campaign_report_pandas_load", "load_and_compute", "DuckDB → DataFrame, then compute")):
+        theirs = {"ok": pd_res.get("ok"), "error": pd_res.get("error"), "times_s": (pd_res.get(part) or {}).get("runs_s")}
+        out[key] = _pair(f"campaign_report vs pandas {pd_res.get('pandas', '')} ({what})", ours_cr, theirs,
+                         ex.get("median_s"), (pd_res.get(part) or {}).get("median_s"), pd_res.get("rows"),
+                         "ours: the whole tool (validation, 3 SQL queries, chart); pandas: the KPIs only")
+    if not exp.get("ok"):
+        out["error"] = f"exporting the comparison inputs failed: {exp.get('error')}"
+        return out
+    env = venv.ensure(log)
+    out["venv"] = {k: env[k] for k in ("ok", "error", "venv", "packages") if k in env}
+    if not env.get("ok"):
+        out["error"] = f"the comparison libraries could not be installed: {env.get('error')}"
+        return out
+    py = env["python"]
+    if cdnow.exists():
+        log("BG/NBD on CDNOW: ours vs lifetimes …")
+        out["bgnbd_cdnow"] = bgnbd(child, py, str(cdnow), ["frequency", "recency", "T"],
+                                   "BG/NBD fit, CDNOW (2,357 customers) vs lifetimes", max(repeat, 5), 120, True)
+    n = exp.get("customers") or 0
+    log(f"BG/NBD on the warehouse ({n:,} customers): ours vs lifetimes …")
+    out["bgnbd_warehouse"] = bgnbd(child, py, exp["bgnbd_csv"], ["x", "t_x", "T"],
+                                   f"BG/NBD fit, {n:,} warehouse customers vs lifetimes", repeat, 900, True)
+    if demo_paths.exists():
+        log("Markov on ChannelAttribution's demo paths …")
+        out["markov_demo"] = markov(child, py, home, "bench_paths_demo", str(demo_paths),
+                                    "Markov order 1, ChannelAttribution demo (10,000 paths)", max(repeat, 5), 120)
+    j = exp.get("journeys") or 0
+    log(f"Markov on {j:,} journeys …")
+    out["markov_journeys"] = markov(child, py, home, "bench_paths_journeys", exp["journeys_csv"],
+                                    f"Markov order 1, {j:,} warehouse journeys (one row each)", repeat, 900)
+    for key in ("bgnbd_cdnow", "markov_demo"):
+        if key not in out:
+            out[key] = {"label": key, "ok": False, "note": f"**shared dataset missing under {shared}**"}
+    return out

@@ -1,0 +1,244 @@
+"""`northstar bench`: every analytics tool on a demo warehouse of N customers, the library comparisons, the agent.
+
+Each measurement runs in a child process (`python -m bench.worker`), so its peak RSS is its own and a tool that
+crashes or hangs is recorded as such while the run goes on. Results: bench/results/<date>.json, and the table
+in docs/performance.md (full-size runs only, unless a docs path is given).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from bench import report
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NORTHSTAR_SHARED", ROOT.parent / "shared"))
+DEFAULT_CUSTOMERS = 1_000_000
+CATALOG = ("campaign_report", "segment_customers", "score_churn", "score_leads", "predict_clv",
+           "attribute_conversions", "analyze_experiment", "plan_experiment", "allocate_budget", "detect_anomalies",
+           "analyze_sentiment", "search_knowledge", "generate_content_variants", "query_data")
+TOOL_BUDGET_S = 600
+"""Stop repeating a tool once its runs add up to this (one run always happens)."""
+JOB_TIMEOUT_S = 3600
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def child(job: dict, timeout_s: float = JOB_TIMEOUT_S) -> dict:
+    """Run one bench.worker job in a fresh Python process; its failure or timeout comes back as a result."""
+    with tempfile.TemporaryDirectory(prefix="northstar-job-") as tmp:
+        job = {**job, "out": str(Path(tmp) / "out.json")}
+        path = Path(tmp) / "job.json"
+        path.write_text(json.dumps(job, default=str))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+        for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NORTHSTAR_PROVIDER", "NORTHSTAR_HOME"):
+            env.pop(var, None)
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "bench.worker", str(path)], capture_output=True, text=True,
+                                  timeout=timeout_s, cwd=ROOT, env=env)
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "error": f"timed out after {timeout_s:.0f} s", "process_s": timeout_s}
+        out = Path(job["out"])
+        if not out.exists():  # killed (e.g. out of memory) or crashed before writing
+            return {"ok": False, "error": f"worker exit {proc.returncode}: {proc.stderr.strip()[-1500:]}",
+                    "process_s": round(time.perf_counter() - t0, 3)}
+        res = json.loads(out.read_text())
+        res["process_s"] = round(time.perf_counter() - t0, 3)
+        return res
+
+
+def tool_cases(registry: dict, repeat: int) -> list[dict]:
+    """One case per analytics tool (its registry example; allocate_budget's budget scaled to the warehouse), plus
+    sentiment on 100k distinct reviews and search_knowledge's latency over every example request."""
+    names = sorted(set(CATALOG) | {n for n, s in registry.items() if not s.approval})
+    queries = [r for s in registry.values() for r in s.requests]
+    cases = []
+    for name in names:
+        cases.append({"tool": name, "case": "example", "repeat": repeat, "budget_s": TOOL_BUDGET_S,
+                      **({"dynamic": "current_budget"} if name == "allocate_budget" else {})})
+        if name == "analyze_sentiment":
+            cases.append({"tool": name, "case": "100k distinct reviews", "dynamic": "bench_reviews",
+                          "repeat": repeat, "budget_s": TOOL_BUDGET_S})
+        if name == "search_knowledge":
+            cases.append({"tool": name, "case": "latency", "queries": queries})
+    return cases
+
+
+def run_tools(home: Path, registry: dict, import_errors: dict, repeat: int, isolate: bool,
+              only: list[str] | None = None) -> list[dict]:
+    cases = [c for c in tool_cases(registry, repeat) if not only or c["tool"] in only]
+    missing = [c for c in cases if c["tool"] not in registry]
+    todo = [c for c in cases if c["tool"] in registry]
+    hint = f" (import errors: {'; '.join(f'{k}: {v}' for k, v in import_errors.items())})" if import_errors else ""
+    out = [{"tool": c["tool"], "case": c["case"], "ok": False, "error": "not registered" + hint} for c in missing]
+    if isolate:
+        for c in todo:
+            _log(f"{c['tool']} ({c['case']}) …")
+            res = child({"kind": "tools", "home": str(home), "cases": [c]})
+            case = res["cases"][0] if res.get("cases") else {"tool": c["tool"], "case": c["case"], "ok": False,
+                                                              "error": res.get("error")}
+            case["process_s"] = res.get("process_s")
+            _log(f"  {'ok' if case.get('ok') else 'FAILED'}: median {case.get('median_s')} s, "
+                 f"peak RSS {case.get('peak_rss_mb')} MB" + ("" if case.get("ok") else f" — {case.get('error')}"))
+            out.append(case)
+    elif todo:
+        _log(f"{len(todo)} tool cases in one process …")
+        res = child({"kind": "tools", "home": str(home), "cases": todo})
+        out += res.get("cases") or [{"tool": c["tool"], "case": c["case"], "ok": False, "error": res.get("error")}
+                                    for c in todo]
+    return sorted(out, key=lambda c: (c["tool"], c["case"] != "example", c["case"]))
+
+
+def _meta(customers: int, repeat: int, seed: int) -> dict:
+    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0) if Path("/proc/meminfo").exists() else 0
+    import platform
+
+    import duckdb
+    import numpy
+
+    return {"date": date.today().isoformat(), "customers": customers, "repeat": repeat, "seed": seed,
+            "cpus": os.cpu_count(), "mem_gb": round(mem / 2**20, 1), "load_start": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(), "duckdb": duckdb.__version__, "numpy": numpy.__version__,
+            "commit": _commit(), "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE")}
+
+
+def _commit() -> str | None:
+    """The checked-out commit, read from .git (no git command needed)."""
+    try:
+        head = (ROOT / ".git" / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        if (ROOT / ".git" / ref).exists():
+            return (ROOT / ".git" / ref).read_text().strip()
+        for line in (ROOT / ".git" / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        pass
+    return None
+
+
+def main(customers: int = DEFAULT_CUSTOMERS, repeat: int = 3, compare: bool = True, as_json: bool = False, *,
+         seed: int = 7, home: Path | None = None, keep: bool = False, results_dir: Path | None = None,
+         docs_path: Path | None = None, isolate: bool = True, agent: bool = True, agent_questions: int = 50,
+         agent_customers: int = 20_000, cold_runs: int = 5, cold_ask: bool = True,
+         only: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code (0: everything ran, 1: something failed — see the results)."""
+    from bench.worker import safe_registry
+
+    started = time.perf_counter()
+    results: dict = {"meta": _meta(customers, repeat, seed)}
+    owned = home is None
+    base = Path(tempfile.mkdtemp(prefix="northstar-bench-")) if owned else Path(home)
+    main_home = base / "home"
+    try:
+        if (main_home / "warehouse.duckdb").exists() and not owned:
+            _log(f"reusing the warehouse in {main_home}")
+            results["demo"] = {"ok": True, "reused": str(main_home)}
+        else:
+            _log(f"generating the demo warehouse: {customers:,} customers in {main_home} …")
+            results["demo"] = child({"kind": "generate", "home": str(main_home), "customers": customers, "seed": seed,
+                                     "knowledge": not only or "search_knowledge" in only,
+                                     "bench_reviews": not only or "analyze_sentiment" in only})
+            _log(f"  {results['demo'].get('generate_s')} s, peak RSS {results['demo'].get('peak_rss_mb')} MB"
+                 + ("" if results["demo"].get("ok") else f" — {results['demo'].get('error')}"))
+        if results["demo"].get("ok"):
+            registry, errors = safe_registry()
+            results["import_errors"] = errors
+            results["tools"] = run_tools(main_home, registry, errors, repeat, isolate, only)
+            if compare:
+                from bench.comparisons import run_comparisons
+
+                results["compare"] = run_comparisons(main_home, base / "compare", results, repeat, child, _log)
+            if agent:
+                results.update(_agent(base, main_home, customers, seed, agent_questions, agent_customers, cold_runs,
+                                      cold_ask))
+    finally:
+        if owned and not keep:
+            shutil.rmtree(base, ignore_errors=True)
+        elif keep or not owned:
+            _log(f"kept {base}")
+    results["meta"]["total_s"] = round(time.perf_counter() - started, 1)
+    results["targets"] = report.targets(results)
+    block = report.markdown(results)
+    stamp = results["meta"]["date"] + ("" if customers == DEFAULT_CUSTOMERS else f"-{customers}")
+    out_dir = Path(results_dir) if results_dir else ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stamp}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    _log(f"results: {out_dir / f'{stamp}.json'}")
+    if docs_path is not None or customers == DEFAULT_CUSTOMERS:
+        report.write_docs(Path(docs_path) if docs_path else ROOT / "docs" / "performance.md", block)
+    sys.stdout.write(json.dumps(results, indent=1, default=str) + "\n" if as_json else block)
+    return 0 if _all_ok(results, compare, agent) else 1
+
+
+def _agent(base: Path, main_home: Path, customers: int, seed: int, questions: int, agent_customers: int,
+           cold_runs: int, cold_ask: bool) -> dict:
+    from bench.agent_bench import cold_starts
+
+    home, size = main_home, customers
+    if customers > agent_customers:
+        home, size = base / "agent-home", agent_customers
+        _log(f"agent warehouse: {agent_customers:,} customers …")
+        gen = child({"kind": "generate", "home": str(home), "customers": agent_customers, "seed": seed,
+                     "bench_reviews": False})
+        if not gen.get("ok"):
+            return {"agent": {"ok": False, "error": f"agent warehouse: {gen.get('error')}"}}
+    _log(f"agent: {questions} questions on the offline provider …")
+    res = child({"kind": "agent", "home": str(home), "questions": questions})
+    res["customers"] = size
+    _log(f"  overhead {res.get('overhead_ms')}" + ("" if res.get("ok") else f" — {res.get('error')}"))
+    _log("cold starts …")
+    cold = cold_starts(home, cold_runs, ask=cold_ask)
+    _log(f"  {cold}")
+    return {"agent": res, "cold_start": cold}
+
+
+def _all_ok(results: dict, compare: bool, agent: bool) -> bool:
+    ok = results.get("demo", {}).get("ok") and all(c.get("ok") for c in results.get("tools", []))
+    if compare:
+        ok = ok and not (results.get("compare") or {}).get("error") and all(
+            c.get("ok", True) for c in (results.get("compare") or {}).values() if isinstance(c, dict))
+    if agent:
+        ok = ok and (results.get("agent") or {}).get("ok") and not any(
+            v.get("error") for v in (results.get("cold_start") or {}).values())
+    return bool(ok)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m bench.harness`: the same run with the developer options the CLI does not expose."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.harness", description=__doc__)
+    ap.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-compare", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--home", type=Path, help="Work folder to reuse (its home/warehouse.duckdb is kept).")
+    ap.add_argument("--keep", action="store_true", help="Keep the temporary work folder.")
+    ap.add_argument("--only", nargs="*", help="Benchmark only these tools.")
+    ap.add_argument("--no-agent", action="store_true")
+    ap.add_argument("--questions", type=int, default=50)
+    ap.add_argument("--docs", type=Path, help="Write the table into this page even for a reduced size.")
+    ap.add_argument("--results", type=Path, help="Folder for the JSON results.")
+    a = ap.parse_args(argv)
+    return main(customers=a.customers, repeat=a.repeat, compare=not a.skip_compare, as_json=a.json, home=a.home,
+                keep=a.keep, only=a.only, agent=not a.no_agent, agent_questions=a.questions, docs_path=a.docs,
+                results_dir=a.results)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
