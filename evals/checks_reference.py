@@ -148,3 +148,63 @@ def demo_attribution_ranking(case: dict) -> list[str]:
                                           "end": END.isoformat(), "markov_order": case.get("order", 1)})
     re = res.metrics["removal_effects"]
     return [f"{a} ({re[a]:.3f}) not above {b} ({re[b]:.3f})" for a, b in case["above"] if not re[a] > re[b]]
+
+
+@check
+def cdnow_clv(case: dict) -> list[str]:
+    from tools.clv import conditional_expected_purchases, expected_purchases
+
+    con, home = _loaded("cdnow", "datasets/clv/CDNOW_sample.txt", header=False,
+                        columns=["customer_id", "sample_id", "order_date", "cds", "dollars"])
+    res = run_tool("predict_clv", {"table": "cdnow", "customer_column": "customer_id", "date_column": "order_date",
+                                   "value_column": "dollars", "date_format": "%Y%m%d", "as_of": "1997-09-30",
+                                   "horizon_days": 273}, con, home)
+    m, e = res.metrics, case["expect"]
+    why = [w for k, v in e["bgnbd"].items() for w in close(m["bgnbd"][k], v, rel=0.005, label=f"BG/NBD {k}")]
+    why += [w for k, v in e["gamma_gamma"].items() for w in close(m["gamma_gamma"][k], v, rel=0.01, label=f"GG {k}")]
+    why += close(m["log_likelihood"], e["log_likelihood"], abs_=0.1, label="log-likelihood")
+    params = [m["bgnbd"][k] for k in ("r", "alpha", "a", "b")]
+    for t, v in zip((1, 3, 32, 78), expected_purchases(params, [1, 3, 32, 78]), strict=True):
+        why += close(float(v), e["expected_x"][str(t)], abs_=6e-4, label=f"E[X({t})]")
+    cond = float(conditional_expected_purchases(params, 39, 2, 30.43, 38.86))
+    return why + close(cond, e["conditional"], abs_=1e-3, label="conditional expectation")
+
+
+@check
+def telco_churn(case: dict) -> list[str]:
+    con, home = _loaded("telco", "datasets/churn/telco_customer_churn.csv")
+    res = run_tool("score_churn", {"table": "telco", "id_column": "customerid", "label_column": "churn"}, con, home)
+    m = res.metrics
+    why = [] if m["cv_auc"] >= case["expect"]["min_cv_auc"] else [f"CV AUC {m['cv_auc']:.3f}"]
+    return why + ([] if m["reliable"] else ["marked unreliable"])
+
+
+@check
+def demo_churn(case: dict) -> list[str]:
+    res = _demo("score_churn", {})
+    m = res.metrics
+    drivers = [d["driver"] for d in m["drivers"]][:6]
+    why = [] if m["cv_auc"] >= 0.75 and m["holdout_auc"] >= 0.75 else [f"AUC {m['cv_auc']}/{m['holdout_auc']}"]
+    return why + [f"planted driver {d!r} not in the top 6 {drivers}" for d in case["drivers"] if d not in drivers]
+
+
+@check
+def demo_segments(case: dict) -> list[str]:
+    from sklearn.metrics import adjusted_rand_score
+
+    from tools.warehouse import connect
+
+    res = _demo("segment_customers", {"method": "behavioral"})
+    con = connect(demo_home() / "warehouse.duckdb")
+    pairs = con.execute("""SELECT t.planted_segment, s.segment_id FROM demo_truth t JOIN customer_segments s
+        ON s.customer_id = t.customer_id AND s.run_id = ?""", [res.metrics["run_id"]]).fetchall()
+    con.close()
+    ari = adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs])
+    return [] if ari >= 0.8 else [f"adjusted Rand index {ari:.3f}"]
+
+
+@check
+def demo_leads(case: dict) -> list[str]:
+    res = _demo("score_leads", {})
+    auc = res.metrics.get("cv_auc")
+    return [] if auc is not None and auc >= 0.75 else [f"lead CV AUC {auc}"]
