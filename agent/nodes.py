@@ -83,8 +83,10 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
 def plan_env(ctx: Context, state: State) -> PlanEnv:
     from agent.vocab import today_and_vocab
 
+    if ctx.as_of:
+        return PlanEnv(today=ctx.as_of, load_vocab=lambda: today_and_vocab(ctx)[1], role=ctx.role_of(state.get("user")))
     today, vocab = today_and_vocab(ctx)
-    return PlanEnv(today=today, vocab=vocab, role=ctx.role_of(state.get("user")))
+    return PlanEnv(today=today, load_vocab=lambda: vocab, role=ctx.role_of(state.get("user")))
 
 
 def _record(call: dict, ok: bool, payload, started: float) -> tuple[dict, list[dict]]:
@@ -122,6 +124,10 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
                       args=call["args"], outcome="crash", detail=msg)
         done = _record(call, False, msg, started)
     _emit({"event": "tool_end", "name": call["name"], "ok": done[0]["ok"], "ms": done[0]["ms"]})
+    if done[0]["ok"] and (spec.approval or "segment" in call["name"]):
+        from agent.vocab import invalidate
+
+        invalidate()  # new audience or segment names: the planner should know them next turn
     return done
 
 

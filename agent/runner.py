@@ -40,6 +40,7 @@ class Northstar:
         connect(ctx.warehouse_path).close()  # create and migrate the warehouse if needed
         self.db = sqlite3.connect(str(ctx.checkpoints_path), check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, no fsync per step
         self.db.execute(THREADS_DDL)
         self.db.commit()
         self.saver = SqliteSaver(self.db)

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
 from agent.context import Context
 from tools.schema import BY_NAME, SYSTEM_TABLES
 
+TTL_S = 10.0
+_generation = 0
+
+
+def invalidate() -> None:
+    """Names changed in this process (an audience, a segment run, a loaded table): reload on next use."""
+    global _generation
+    _generation += 1
+
 
 def today_and_vocab(ctx: Context) -> tuple[date, dict]:
-    path = ctx.warehouse_path
-    stamp = path.stat().st_mtime_ns if path.exists() else 0
-    wal = Path(str(path) + ".wal")
-    stamp += wal.stat().st_mtime_ns if wal.exists() else 0
-    today, vocab = _load(str(path), stamp)
+    """Cached per process; refreshed after this process changes names and at least every 10 s for others'.
+
+    (Keying on the file's modification time would reload on every turn: each turn writes the audit log.)"""
+    today, vocab = _load(str(ctx.warehouse_path), _generation, int(time.monotonic() // TTL_S))
     return ctx.as_of or today, vocab
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, stamp: int) -> tuple[date, dict]:
+def _load(path: str, generation: int, window: int) -> tuple[date, dict]:
     from tools.warehouse import connect, data_end, table_names
 
-    con = connect(path)
+    con = connect(path, migrate_schema=False)
     try:
         names = table_names(con)
         today = data_end(con) or date.today()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +112,16 @@ class ToolSpec:
         return self.fn(con, params)
 
     def json_schema(self) -> dict:
-        return self.params.model_json_schema()
+        return _schema(self.params)
 
     def openai_tool(self) -> dict:
         return {"type": "function",
                 "function": {"name": self.name, "description": self.description, "parameters": self.json_schema()}}
+
+
+@cache
+def _schema(params: type[BaseModel]) -> dict:
+    return params.model_json_schema()
 
 
 TOOLS: dict[str, ToolSpec] = {}

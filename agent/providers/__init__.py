@@ -20,11 +20,19 @@ class PlanStep:
 
 @dataclass
 class PlanEnv:
-    """What a planner may know besides the conversation: today's date and the warehouse's vocabulary."""
+    """What a planner may know besides the conversation: today's date and the warehouse's vocabulary
+    (loaded on first use: a step that only writes the answer never pays for it)."""
 
     today: date
-    vocab: dict
+    load_vocab: object = None
     role: str = "viewer"
+    _vocab: dict | None = field(default=None, repr=False)
+
+    @property
+    def vocab(self) -> dict:
+        if self._vocab is None:
+            self._vocab = self.load_vocab() if callable(self.load_vocab) else {}
+        return self._vocab
 
 
 def call_id() -> str:
