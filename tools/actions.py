@@ -28,6 +28,13 @@ def _key(params: BaseModel) -> str:
     return json.dumps(params.model_dump(mode="json"), sort_keys=True)
 
 
+def _once(con, ctx: ToolContext, action: str, params: BaseModel) -> tuple[str, ActionResult | None]:
+    """The action's outbox key, and its recorded result when this approved request already ran (exactly once)."""
+    aid = action_id(action, ctx.thread_id, f"{ctx.request_id}|{_key(params)}")
+    done = recorded(con, aid)
+    return aid, (ActionResult(summary=done["summary"], metrics=done, action_id=aid) if done else None)
+
+
 class AudienceParams(BaseModel, use_attribute_docstrings=True):
     model_config = ConfigDict(extra="forbid")
 
@@ -104,9 +111,9 @@ def preview_create_audience(con, p: AudienceParams) -> dict:
                     "make a list of these customers for CRM", "turn the high-risk customers into an audience"])
 def create_audience(con: duckdb.DuckDBPyConnection, p: AudienceParams, ctx: ToolContext) -> ActionResult:
     """Save a segment's or score run's members as a named audience and export it (opted-out customers excluded)."""
-    aid = action_id("create_audience", ctx.thread_id, f"{ctx.request_id}|{_key(p)}")
-    if done := recorded(con, aid):
-        return ActionResult(summary=done["summary"], metrics=done, action_id=aid)
+    aid, done = _once(con, ctx, "create_audience", p)
+    if done:
+        return done
     members, args, info = _audience(con, p)
     if info["size"] == 0:
         raise ToolError(f"The audience would be empty ({info['candidates']} candidates, none with consent).")
@@ -180,9 +187,9 @@ def preview_schedule_campaign(con, p: ScheduleParams) -> dict:
                     "schedule a push notification to the new customers", "send this subject line to the audience"])
 def schedule_campaign(con: duckdb.DuckDBPyConnection, p: ScheduleParams, ctx: ToolContext) -> ActionResult:
     """Queue a send of approved content to an audience at a time, with a deterministic holdout group."""
-    aid = action_id("schedule_campaign", ctx.thread_id, f"{ctx.request_id}|{_key(p)}")
-    if done := recorded(con, aid):
-        return ActionResult(summary=done["summary"], metrics=done, action_id=aid)
+    aid, done = _once(con, ctx, "schedule_campaign", p)
+    if done:
+        return done
     info = preview_schedule_campaign(con, p)
     if info["compliance"]:
         raise ToolError("The content fails compliance: " + "; ".join(info["compliance"]))
@@ -253,9 +260,9 @@ def preview_update_budget(con, p: BudgetParams, max_change: float = 0.25) -> dic
                     "cut social spend to 2000 a day", "make the budget change"])
 def update_budget(con: duckdb.DuckDBPyConnection, p: BudgetParams, ctx: ToolContext) -> ActionResult:
     """Record a new per-channel daily budget plan (each channel may change by at most the configured bound)."""
-    aid = action_id("update_budget", ctx.thread_id, f"{ctx.request_id}|{_key(p)}")
-    if done := recorded(con, aid):
-        return ActionResult(summary=done["summary"], metrics=done, action_id=aid)
+    aid, done = _once(con, ctx, "update_budget", p)
+    if done:
+        return done
     info = preview_update_budget(con, p, ctx.max_budget_change)
     if info["problems"]:
         raise ToolError("Budget change refused: " + "; ".join(info["problems"]))
