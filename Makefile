@@ -17,7 +17,7 @@ PORT ?= 7860
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml uv.lock
-	@if [ ! -x "$(UV)" ] && ! command -v uv >/dev/null 2>&1; then \
+	@if [ ! -x "$(UV)" ]; then \
 		echo "installing uv into .tools/ with pip"; \
 		python3.11 -m venv .tools && .tools/bin/pip install -q uv==0.13.8; fi
 	$(UV) sync --frozen
