@@ -109,13 +109,11 @@ def _day(d: date) -> int:
     return (d - START).days
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, data: dict, select: str = "*") -> None:
+def _insert(con: duckdb.DuckDBPyConnection, table: str, data: dict) -> None:
+    """Append Arrow columns to a table (column names match the table's)."""
     con.register("_stage", pa.table(data))
-    cols = ", ".join(f'"{c}"' for c in data) if select == "*" else None
-    if cols:
-        con.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _stage')
-    else:
-        con.execute(f'INSERT INTO "{table}" {select}')
+    cols = ", ".join(f'"{c}"' for c in data)
+    con.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _stage')
     con.unregister("_stage")
 
 
