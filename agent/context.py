@@ -26,6 +26,17 @@ ENV = {
 }
 
 
+Permission = Literal["ask", "draft", "approve"]
+PERMITTED: dict[str, tuple[str, ...]] = {"ask": ("viewer", "analyst", "approver"), "draft": ("analyst", "approver"),
+                                         "approve": ("approver",)}
+REFUSED = {"ask": "asking needs a role", "draft": "drafting actions needs the analyst or approver role",
+           "approve": "only an approver can decide on actions"}
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def parse_roles(text: str) -> dict[str, Role]:
     """`"ana:approver,ben:analyst"` → {"ana": "approver", "ben": "analyst"}."""
     roles: dict[str, Role] = {}
@@ -80,6 +91,13 @@ class Context:
 
     def role_of(self, user: str | None = None) -> Role:
         return self.roles.get(user or self.user, "viewer")
+
+    def refusal(self, user: str | None, permission: Permission) -> str | None:
+        """Why `user` may not do this (None when they may): the one place roles are checked."""
+        role = self.role_of(user)
+        if role in PERMITTED[permission]:
+            return None
+        return f"{user or self.user} is {_article(role)} {role}; {REFUSED[permission]}."
 
     def with_overrides(self, **values) -> Context:
         """A copy with the given non-None values (explicit flags win over the environment)."""

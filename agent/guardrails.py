@@ -58,7 +58,7 @@ def check_input(text: str) -> Verdict | None:
         if pattern.search(text):
             return Verdict(rule, reason)
     if CONTENT_REQUEST.search(text):  # copy whose brief itself breaks a brand rule is refused up front
-        from tools.compliance import check_request
+        from tools import check_request
 
         if violation := check_request(text):
             return Verdict("compliance", f"the copy it asks for breaks a brand rule ({violation.message})")

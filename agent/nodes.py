@@ -14,9 +14,9 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from agent import audit, guardrails
+from agent.answer import compose_answer
 from agent.context import Context
-from agent.providers import PlanEnv, get_planner
-from agent.providers.offline import compose_answer
+from agent.planners import PlanEnv, get_planner
 from agent.state import State
 from tools.registry import ToolContext, ToolError, format_validation_error, load_tools
 from tools.warehouse import WarehouseError, connect
@@ -124,7 +124,7 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
                       args=call["args"], outcome="crash", detail=msg)
         done = _record(call, False, msg, started)
     _emit({"event": "tool_end", "name": call["name"], "ok": done[0]["ok"], "ms": done[0]["ms"]})
-    if done[0]["ok"] and (spec.approval or "segment" in call["name"]):
+    if done[0]["ok"] and spec.names_things:
         from agent.vocab import invalidate
 
         invalidate()  # new audience or segment names: the planner should know them next turn
@@ -134,8 +134,7 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
 def run_tools(state: State, runtime: Runtime[Context]) -> dict:
     ctx, tools = runtime.context, load_tools()
     calls, messages, later = list(state.get("calls") or []), [], []
-    tool_ctx = ToolContext(home=ctx.home, user=state.get("user") or ctx.user, role=ctx.role_of(state.get("user")),
-                           thread_id=_thread())
+    tool_ctx = tool_context(ctx, state)
     for call in state.get("planned") or []:
         spec = tools.get(call["name"])
         if spec is None:
@@ -154,19 +153,15 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict:
 
 def prepare_action(state: State, runtime: Runtime[Context]) -> dict:
     """Validate the drafted action and compute its preview once (resuming never repeats this)."""
-    from tools.actions import PREVIEWS
-
     ctx, call = runtime.context, state["planned"][0]
-    spec, role = load_tools()[call["name"]], ctx.role_of(state.get("user"))
+    spec = load_tools()[call["name"]]
     started = time.perf_counter()
     try:
-        if role == "viewer":
-            raise ToolError(f"{state.get('user')} is a viewer; drafting actions needs the analyst or approver role.")
+        if why := ctx.refusal(state.get("user"), "draft"):
+            raise ToolError(why)
         params = spec.parse(call["args"])
         with warehouse(ctx) as con:
-            preview_fn = PREVIEWS[call["name"]]
-            extra = (ctx.max_budget_change,) if call["name"] == "update_budget" else ()
-            preview = preview_fn(con, params, *extra)
+            preview = spec.preview(con, params, tool_context(ctx, state))
     except (ValidationError, ToolError, WarehouseError) as exc:
         msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
         done, messages = _record(call, False, msg, started)
@@ -179,12 +174,20 @@ def prepare_action(state: State, runtime: Runtime[Context]) -> dict:
     return {"pending": request}
 
 
+def tool_context(ctx: Context, state: State, **values) -> ToolContext:
+    """What a tool may know of the run: home, user and role, thread, webhook and bounds."""
+    user = values.pop("user", None) or state.get("user") or ctx.user
+    return ToolContext(home=ctx.home, user=user, role=values.pop("role", None) or ctx.role_of(user),
+                       thread_id=_thread(), webhook_url=ctx.webhook_url, max_budget_change=ctx.max_budget_change,
+                       **values)
+
+
 def approve(state: State, runtime: Runtime[Context]) -> dict:
     """Pause for a human. The decision arrives through Command(resume={type, user, args?})."""
     decision = interrupt(state["pending"])
     ctx = runtime.context
-    if ctx.role_of(decision.get("user")) != "approver":  # the approvals API checks first; this is the backstop
-        decision = {"type": "reject", "user": decision.get("user"), "reason": "not an approver"}
+    if why := ctx.refusal(decision.get("user"), "approve"):  # the runner checks first; this is the backstop
+        decision = {"type": "reject", "user": decision.get("user"), "reason": why}
     with warehouse(ctx) as con:
         audit.log(con, "approval", state["pending"]["action"], user=decision.get("user"), thread=_thread(),
                   args=decision.get("args") or state["pending"]["args"], outcome=decision["type"],
@@ -196,9 +199,7 @@ def run_action(state: State, runtime: Runtime[Context]) -> dict:
     ctx, pending, decision = runtime.context, state["pending"], state["decision"]
     args = decision.get("args") if decision["type"] == "edit" and decision.get("args") else pending["args"]
     call = {"id": pending["id"], "name": pending["action"], "args": args}
-    tool_ctx = ToolContext(home=ctx.home, user=decision["user"], role="approver", thread_id=_thread(),
-                           request_id=pending["id"], webhook_url=ctx.webhook_url,
-                           max_budget_change=ctx.max_budget_change)
+    tool_ctx = tool_context(ctx, state, user=decision["user"], role="approver", request_id=pending["id"])
     done, messages = execute(load_tools()[pending["action"]], call, ctx, tool_ctx)
     return {"calls": [*(state.get("calls") or []), done], "messages": messages, "planned": [], "pending": None}
 

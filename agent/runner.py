@@ -14,8 +14,8 @@ from typing import Any
 
 from langgraph.types import Command
 
+from agent.answer import compose_answer
 from agent.context import Context
-from agent.providers.offline import compose_answer
 from agent.state import new_turn
 
 THREADS_DDL = """CREATE TABLE IF NOT EXISTS ns_threads (thread_id TEXT PRIMARY KEY, title TEXT, user TEXT,
@@ -24,6 +24,10 @@ THREADS_DDL = """CREATE TABLE IF NOT EXISTS ns_threads (thread_id TEXT PRIMARY K
 
 class ApprovalError(Exception):
     """A decision that cannot be taken (wrong role, nothing pending); the message says why."""
+
+
+class NotPermitted(ApprovalError):
+    """The user's role does not allow the decision."""
 
 
 class Northstar:
@@ -85,10 +89,9 @@ class Northstar:
             raise ApprovalError(f"Nothing is waiting for approval in thread {thread_id}.")
         if decision not in ("approve", "accept", "edit", "reject"):
             raise ApprovalError("decision must be approve, edit or reject")
-        role = self.ctx.role_of(user)
-        if role != "approver":
-            self._audit_refusal(thread_id, user, pending, role)
-            raise ApprovalError(f"{user} is a {role}; only an approver can decide on {pending['action']}.")
+        if why := self.ctx.refusal(user, "approve"):
+            self._audit_refusal(thread_id, user, pending, why)
+            raise NotPermitted(why)
         if decision == "edit":
             if not args:
                 raise ApprovalError("edit needs the changed arguments (JSON).")
@@ -180,14 +183,14 @@ class Northstar:
                                                                   provider])
         self.db.commit()
 
-    def _audit_refusal(self, thread_id: str, user: str, pending: dict, role: str) -> None:
+    def _audit_refusal(self, thread_id: str, user: str, pending: dict, why: str) -> None:
         from agent import audit
         from tools.warehouse import connect
 
         con = connect(self.ctx.warehouse_path)
         try:
             audit.log(con, "approval", pending["action"], user=user, thread=thread_id, args=pending["args"],
-                      outcome="refused", detail=f"{user} is a {role}, not an approver")
+                      outcome="refused", detail=why)
         finally:
             con.close()
 

@@ -7,7 +7,7 @@ from datetime import date
 from functools import lru_cache
 
 from agent.context import Context
-from tools.schema import BY_NAME, SYSTEM_TABLES
+from tools.warehouse import BY_NAME, SYSTEM_TABLES
 
 TTL_S = 10.0
 _generation = 0

@@ -64,11 +64,11 @@ def _read_columns(csv: str, columns: list[str]):
 
 
 def job_ours_bgnbd(job: dict) -> dict:
-    """tools.clv.fit_bgnbd on the same input as lifetimes: as the tool fits (identical customers merged into
+    """tools.analytics.customers.clv.fit_bgnbd on the same input as lifetimes: as the tool fits (identical customers merged into
     weighted rows, which is exact), and plain (one row per customer)."""
     import numpy as np
 
-    from tools.clv import bgnbd_ll, fit_bgnbd
+    from tools.analytics.customers.clv import bgnbd_ll, fit_bgnbd
 
     x, t_x, T = _read_columns(job["csv"], job["columns"])
     fit_bgnbd(x[:1000], t_x[:1000], T[:1000])  # warm-up (first-call costs), not timed; the library gets the same
@@ -86,7 +86,7 @@ def job_ours_bgnbd(job: dict) -> dict:
         out["plain"] = {**summary(plain_times), "params": dict(zip("r alpha a b".split(), map(float, plain),
                                                                    strict=True))}
     try:  # what predict_clv actually does above FIT_CAP customers: fit on a seeded sample, score everyone
-        from tools.clv import FIT_CAP
+        from tools.analytics.customers.clv import FIT_CAP
     except ImportError:
         FIT_CAP = None
     if FIT_CAP and x.size > FIT_CAP:
@@ -115,7 +115,7 @@ def job_ours_markov(job: dict) -> dict:
     out = {**summary(times), "rows": con.execute(f'SELECT count(*) FROM "{job["table"]}"').fetchall()[0][0],
            "conversions": res.metrics["by_model"]["markov"], "removal_effects": res.metrics["removal_effects"]}
     try:  # split the time: reading the paths (SQL) vs the exact absorbing-chain solve
-        from tools import attribution as attr
+        from tools.analytics.attribution import tool as attr
 
         read_times, (ps, _) = timed(lambda: attr._table_paths(con, params), 1)
         solve_times, _ = timed(lambda: attr._markov(ps, 1), job.get("repeat", 3), job.get("budget_s"))

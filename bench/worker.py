@@ -22,8 +22,8 @@ CORPORA = ("tweets_GroundTruth.txt", "amazonReviewSnippets_GroundTruth.txt")
 
 def job_generate(job: dict) -> dict:
     """Build the demo warehouse (timed: generation, then the CHECKPOINT that writes it), then the knowledge index."""
-    from tools.demo import generate
     from tools.warehouse import connect
+    from tools.warehouse.demo import generate
 
     home = Path(job["home"])
     con = connect(home / "warehouse.duckdb")
@@ -55,7 +55,7 @@ def job_generate(job: dict) -> dict:
 
 
 def _input_tables(con) -> set[str]:
-    from tools.schema import BY_NAME
+    from tools.warehouse.schema import BY_NAME
 
     names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
                                        "WHERE table_schema = 'main'").fetchall()}
@@ -176,18 +176,15 @@ def _run_case(con, registry: dict, case: dict, home: Path, shared: bool, known: 
 def safe_registry() -> tuple[dict, dict[str, str]]:
     """Like tools.registry.load_tools, but a tool module that fails to import is reported, not fatal."""
     import importlib
-    import pkgutil
 
-    import tools
-    from tools.registry import INFRASTRUCTURE, TOOLS
+    from tools.registry import TOOLS, tool_modules
 
     errors = {}
-    for mod in sorted(m.name for m in pkgutil.iter_modules(tools.__path__)):
-        if mod not in INFRASTRUCTURE and not mod.startswith("_"):
-            try:
-                importlib.import_module(f"tools.{mod}")
-            except Exception as exc:
-                errors[f"tools.{mod}"] = f"{type(exc).__name__}: {exc}"[:500]
+    for mod in tool_modules():
+        try:
+            importlib.import_module(mod)
+        except Exception as exc:
+            errors[mod] = f"{type(exc).__name__}: {exc}"[:500]
     return dict(sorted(TOOLS.items())), errors
 
 

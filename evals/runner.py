@@ -74,10 +74,10 @@ class AgentSuite:
     def _prepare(self, customers: int) -> None:
         from datetime import date
 
-        from tools.actions import AudienceParams, create_audience
-        from tools.demo import generate
+        from tools.actions.audiences import AudienceParams, create_audience
         from tools.registry import ToolContext
         from tools.warehouse import connect
+        from tools.warehouse.demo import generate
 
         con = connect(self.home / "warehouse.duckdb")
         generate(con, customers=customers, seed=7)

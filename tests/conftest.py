@@ -35,8 +35,8 @@ def shared_path(relative: str) -> Path:
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory) -> Path:
     """A home with the default demo warehouse (50k customers, seed 7), built once per session."""
-    from tools.demo import generate
     from tools.warehouse import connect
+    from tools.warehouse.demo import generate
 
     home = tmp_path_factory.mktemp("demo_home")
     con = connect(home / "warehouse.duckdb")

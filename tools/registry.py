@@ -38,6 +38,8 @@ class ToolResult(BaseModel):
     """A Vega-Lite spec, when a picture says it better."""
     warnings: list[str] = Field(default_factory=list)
     """Caveats: data problems, unreliable models, truncated rows."""
+    key_metrics: list[str] = Field(default_factory=list)
+    """The metrics that matter most, in order (declared by the tool); interfaces show these first."""
 
     @field_validator("data", mode="before")
     @classmethod
@@ -96,6 +98,14 @@ class ToolSpec:
     approval: bool
     takes_context: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    preview_fn: Callable | None = None
+    """Actions: what the approver sees before anything runs (see `register`)."""
+    requires: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Actions: parameter → value → the tool whose saved run the action reads (the planner runs it first)."""
+    key_metrics: tuple[str, ...] = ()
+    """The metrics an interface shows first, in order."""
+    names_things: bool = False
+    """Running it creates names (segments, audiences) the planner should learn."""
 
     def parse(self, args: dict | BaseModel | None) -> BaseModel:
         """Validate arguments; raises pydantic.ValidationError."""
@@ -107,9 +117,16 @@ class ToolSpec:
 
     def run(self, con, args: dict | BaseModel | None = None, ctx: ToolContext | None = None) -> ToolResult:
         params = self.parse(args)
-        if self.takes_context:
-            return self.fn(con, params, ctx or ToolContext())
-        return self.fn(con, params)
+        result = self.fn(con, params, ctx or ToolContext()) if self.takes_context else self.fn(con, params)
+        if self.key_metrics and not result.key_metrics:
+            result.key_metrics = [k for k in self.key_metrics if k in result.metrics]
+        return result
+
+    def preview(self, con, params: BaseModel, ctx: ToolContext | None = None) -> dict:
+        """The approver's view of an action, computed without changing anything."""
+        if self.preview_fn is None:
+            raise ToolError(f"{self.name} is not an action: it has no preview")
+        return self.preview_fn(con, params, ctx or ToolContext())
 
     def json_schema(self) -> dict:
         return _schema(self.params)
@@ -125,12 +142,21 @@ def _schema(params: type[BaseModel]) -> dict:
 
 
 TOOLS: dict[str, ToolSpec] = {}
-INFRASTRUCTURE = {"registry", "schema", "warehouse", "loader", "demo", "common", "charts", "outbox", "scoring"}
+TOOL_PACKAGES = ("tools.analytics", "tools.actions")
+"""Where tools live; every module under them is imported once so that its tools register."""
 
 
 def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,
-             tags: tuple[str, ...] = ()) -> Callable:
-    """Register a tool. The first docstring line is its description (the model reads it)."""
+             tags: tuple[str, ...] = (), preview: Callable | None = None,
+             requires: dict[str, dict[str, str]] | None = None, key_metrics: tuple[str, ...] = (),
+             names_things: bool = False) -> Callable:
+    """Register a tool. The first docstring line is its description (the model reads it).
+
+    An action (approval=True) declares `preview(con, params, ctx) -> dict` (what the approver sees: at least
+    `description`; optionally `risk` and `pinned` arguments resolved now) and `requires` (parameter → value →
+    the tool whose run it needs, e.g. {"source": {"churn": "score_churn"}}). `key_metrics` names the metrics an
+    interface shows first; `names_things` says the tool creates names the planner should learn (segments,
+    audiences)."""
 
     def wrap(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
@@ -142,10 +168,13 @@ def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], appro
             raise TypeError(f"tool {fn.__name__} needs a docstring: its first line is the tool's description")
         if not isinstance(example, params_type):
             raise TypeError(f"tool {fn.__name__}: example must be a {params_type.__name__}")
+        if approval and preview is None:
+            raise TypeError(f"action {fn.__name__} needs a preview: the approver must see what it will do")
         TOOLS[fn.__name__] = ToolSpec(
             name=fn.__name__, fn=fn, params=params_type, result=result_type, description=doc.splitlines()[0],
             example=example, requests=tuple(requests), approval=approval,
-            takes_context=len(sig.parameters) >= 3, tags=tags)
+            takes_context=len(sig.parameters) >= 3, tags=tags, preview_fn=preview, requires=requires or {},
+            key_metrics=tuple(key_metrics), names_things=names_things or approval)
         return fn
 
     return wrap
@@ -155,16 +184,23 @@ _loaded = False
 
 
 def load_tools() -> dict[str, ToolSpec]:
-    """Import every tool module in the `tools` package (each registers its tools) and return the registry."""
+    """Import every module under tools/analytics and tools/actions (each registers its tools); the registry."""
     global _loaded
     if not _loaded:
-        import tools
-
-        for mod in sorted(m.name for m in pkgutil.iter_modules(tools.__path__)):
-            if mod not in INFRASTRUCTURE and not mod.startswith("_"):
-                importlib.import_module(f"tools.{mod}")
+        for mod in tool_modules():
+            importlib.import_module(mod)
         _loaded = True
     return dict(sorted(TOOLS.items()))
+
+
+def tool_modules() -> list[str]:
+    """Every module under the tool packages (private `_…` modules left out), in a stable order."""
+    found = []
+    for package in TOOL_PACKAGES:
+        pkg = importlib.import_module(package)
+        found += sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}.")
+                        if not m.name.rsplit(".", 1)[-1].startswith("_"))
+    return found
 
 
 def get_tool(name: str) -> ToolSpec:
@@ -184,30 +220,3 @@ def format_validation_error(name: str, exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "(arguments)"
         parts.append(f"{where}: {err['msg']}")
     return f"Invalid arguments for {name}: " + "; ".join(parts)
-
-
-def tools_markdown() -> str:
-    """docs/tools.md, generated from the registry."""
-    registry = load_tools()
-    lines = ["# Tools", "", "Generated from the registry (`tools/registry.py`); `make docs` rewrites it and a test "
-             "fails when it is stale.", "", "Run one: `northstar tool NAME --args JSON [--json]`.", "",
-             "| tool | approval | description |", "| --- | --- | --- |"]
-    lines += [f"| [`{s.name}`](#{s.name}) | {'yes' if s.approval else 'no'} | {s.description} |"
-              for s in registry.values()]
-    lines.append("")
-    for s in registry.values():
-        lines += [f"## {s.name}", "", s.description, "",
-                  "Needs approval by an approver before it runs." if s.approval else "Read-only.", "",
-                  "| parameter | type | default | description |", "| --- | --- | --- | --- |"]
-        schema = s.json_schema()
-        for pname, prop in schema.get("properties", {}).items():
-            typ = prop.get("type") or " | ".join(
-                a.get("type", a.get("$ref", "").split("/")[-1]) for a in prop.get("anyOf", []))
-            if "enum" in prop:
-                typ = " | ".join(map(str, prop["enum"]))
-            default = "required" if pname in schema.get("required", []) else repr(prop.get("default"))
-            desc = (prop.get("description") or "").replace("\n", " ").replace("|", "\\|")
-            lines.append(f"| `{pname}` | {typ} | {default} | {desc} |")
-        lines += ["", "Example:", "", "```json", s.example.model_dump_json(exclude_defaults=True), "```", "",
-                  "Example requests:", ""] + [f"* {r}" for r in s.requests] + [""]
-    return "\n".join(lines)

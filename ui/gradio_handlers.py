@@ -228,8 +228,7 @@ class Handlers:
     def upload(self, path, table, mode, selected, request: gr.Request) -> str:
         from dataclasses import asdict
 
-        from tools.loader import LoadError, load_file
-        from tools.warehouse import WarehouseError, connect
+        from tools.warehouse import LoadError, WarehouseError, connect, load_file
 
         user = self.user_of(selected, request)
         if self.ctx.role_of(user) == "viewer":

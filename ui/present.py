@@ -10,10 +10,6 @@ from typing import Any
 
 ACRONYMS = {"roas", "cpa", "ctr", "cvr", "auc", "clv", "rfm", "ci", "id", "mde", "srm", "roi", "r2"}
 PERCENT_NAME = re.compile(r"(^|_)(ctr|cvr|rate|share|pct|percent)($|_)")
-BUSINESS = re.compile(r"revenue|spend|conversion|roas|cpa|ctr|risk|value|customer|scored|budget|gain|lift|"
-                      r"share|anomal|size|texts|sessions|leads", re.I)
-DIAGNOSTIC = re.compile(r"std|train|alpha|brier|threshold|scale|period|confidence|srm|mape|r2|unique|reliable|"
-                        r"quality|rows|points", re.I)
 CLI_HINT = re.compile(r"It needs an approver's decision:.*$", re.S)
 NODE_LABELS = {"guard_input": "checking the request", "plan": "planning", "run_tools": "running tools",
                "prepare_action": "drafting the action", "approve": "waiting for approval",
@@ -50,10 +46,9 @@ def fmt(value: Any, key: str = "") -> str:
 
 
 def key_metrics(result: dict | None, limit: int = 6) -> list[tuple[str, str]]:
-    """A result's scalar metrics, business outcomes first and model diagnostics last, labelled and formatted."""
+    """The metrics the tool declared as key (business outcomes, in its order), labelled and formatted."""
     metrics = (result or {}).get("metrics") or {}
-    keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
-    keys.sort(key=lambda k: 0 if BUSINESS.search(k) else (2 if DIAGNOSTIC.search(k) else 1))
+    keys = [k for k in (result or {}).get("key_metrics") or [] if k in metrics]
     return [(label(k), fmt(metrics[k], k)) for k in keys[:limit]]
 
 

@@ -7,7 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.agent.conftest import seed_churn_run
-from tools.actions import AudienceParams, BudgetParams, create_audience, update_budget
+from tools.actions.audiences import AudienceParams, create_audience
+from tools.actions.budgets import BudgetChange, update_budget
 from tools.registry import ToolContext, ToolError
 from tools.warehouse import connect
 
@@ -72,6 +73,6 @@ def test_webhook_failure_is_recorded_and_outbox_stays_consistent(demo_copy):
 def test_budget_bound_and_failed_action_leaves_no_trace(demo_copy):
     con = connect(demo_copy / "warehouse.duckdb")
     with pytest.raises(ToolError, match="exceeds"):
-        update_budget(con, BudgetParams(daily_budgets={"search": 1e6}), _ctx(demo_copy))
+        update_budget(con, BudgetChange(daily_budgets={"search": 1e6}), _ctx(demo_copy))
     assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM budget_plans").fetchone()[0] == 0

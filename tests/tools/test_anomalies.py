@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import cli_json
-from tools.anomalies import AnomalyParams, detect_anomalies
-from tools.demo import ANOMALY_CHANNEL, ANOMALY_DAY, END, START
+from tools.analytics.anomalies import AnomalyParams, detect_anomalies
 from tools.registry import ToolError
 from tools.warehouse import connect
+from tools.warehouse.demo import ANOMALY_CHANNEL, ANOMALY_DAY, END, START
 
 FULL = {"start": START.isoformat(), "end": END.isoformat()}
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from evals.reference import dense_removal_effects, read_paths
 from tests.conftest import cli_json, run_cli, shared_path
-from tools.attribution import AttributionParams, attribute_conversions
+from tools.analytics.attribution.tool import AttributionParams, attribute_conversions
 from tools.registry import ToolError
 from tools.warehouse import WarehouseError, connect
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import cli_json, run_cli, shared_path
-from tools.budget import BudgetParams, Scenario, allocate_budget
-from tools.demo import SATURATED_CHANNEL
+from tools.analytics.budget.tool import BudgetParams, Scenario, allocate_budget
 from tools.registry import ToolError
 from tools.warehouse import WarehouseError, connect
+from tools.warehouse.demo import SATURATED_CHANNEL
 
 MMM = {"table": "mmm", "date_column": "date_week", "outcome_column": "y", "spend_columns": ["x1", "x2"],
        "control_columns": ["event_1", "event_2", "t"]}

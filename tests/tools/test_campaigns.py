@@ -25,7 +25,7 @@ def test_campaign_report_cli_matches_independent_sql(demo_copy):
 
 
 def test_campaign_report_by_week_and_channel_filter(demo_con):
-    from tools.campaigns import CampaignReportParams, campaign_report
+    from tools.analytics.campaigns import CampaignReportParams, campaign_report
 
     res = campaign_report(demo_con, CampaignReportParams(group_by="week", channels=["email"]))
     assert res.data and all(r["week"] for r in res.data)

@@ -5,10 +5,10 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import shared_path
-from tools.churn import ChurnParams, churn_features, churn_labels, score_churn
-from tools.loader import load_file
+from tools.analytics.customers.churn import ChurnParams, churn_features, churn_labels, score_churn
 from tools.registry import ToolError
 from tools.warehouse import connect
+from tools.warehouse.loader import load_file
 
 TELCO = {"table": "telco", "id_column": "customerid", "label_column": "churn"}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import cli_json, run_cli, shared_path
-from tools.clv import (
+from tools.analytics.customers.clv import (
     ClvParams,
     _source,
     _summary,

@@ -1,8 +1,14 @@
 import duckdb
 import pytest
 
+from tools.analytics.content import (
+    ContentParams,
+    features,
+    generate_content_variants,
+    open_model,
+    resolve_goal,
+)
 from tools.compliance import check
-from tools.content import ContentParams, features, generate_content_variants, open_model, resolve_goal
 from tools.registry import TOOLS, load_tools
 
 GOALS = ["win back lapsed customers", "welcome new sign-ups", "cross-sell to recent buyers", "upsell to premium",

@@ -3,9 +3,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from tools import demo
-from tools.schema import CANONICAL
-from tools.warehouse import connect
+from tools.warehouse import connect, demo
+from tools.warehouse.schema import CANONICAL
 
 
 def test_every_canonical_table_is_filled(demo_con):

@@ -1,7 +1,7 @@
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tools.leads import LeadParams, score_leads
+from tools.analytics.customers.leads import LeadParams, score_leads
 from tools.registry import ToolError
 from tools.warehouse import connect
 

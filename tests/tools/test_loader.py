@@ -1,8 +1,8 @@
 import pytest
 
 from tests.conftest import run_cli, shared_path
-from tools.loader import LoadError, load_file, sniff_delimiter
 from tools.warehouse import connect
+from tools.warehouse.loader import LoadError, load_file, sniff_delimiter
 
 GOOD = "order_id,customer_id,order_date,revenue\n1,10,2025-01-02,12.5\n2,11,2025-01-03,40\n"
 

@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from tests.conftest import cli_json
-from tools.query import QueryParams, _sandbox, query_data
+from tools.analytics.query import QueryParams, _sandbox, query_data
 from tools.registry import ToolContext, ToolError
 
 VIEWER = ToolContext(role="viewer")

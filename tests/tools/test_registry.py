@@ -1,7 +1,8 @@
 import pytest
 
 from tests.conftest import ROOT
-from tools.registry import TOOLS, ToolResult, load_tools, tools_markdown
+from tools.docs import tools_markdown
+from tools.registry import TOOLS, ToolResult, load_tools
 
 load_tools()
 

@@ -6,8 +6,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from tests.conftest import cli_json, run_cli
+from tools.analytics.customers.segmentation import SegmentParams, segment_customers
 from tools.registry import ToolError
-from tools.segmentation import SegmentParams, segment_customers
 from tools.warehouse import connect
 
 AS_OF = date(2026, 3, 31)

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import cli_json, run_cli, shared_path
-from tools.demo import SPIKE_WEEK
-from tools.sentiment import (
+from tools.analytics.sentiment import (
     SentimentParams,
     analyze_sentiment,
     aspect_sentences,
@@ -14,6 +13,7 @@ from tools.sentiment import (
     labels,
     score_texts,
 )
+from tools.warehouse.demo import SPIKE_WEEK
 
 # vaderSentiment 3.3.2 on its own corpora (../shared/datasets/SOURCES.md): class = sign of the mean rating
 REFERENCES = {"tweets": ("tweets_GroundTruth.txt", 0.872, 0.948),

@@ -1,6 +1,6 @@
 from tests.conftest import ROOT
-from tools.schema import CANONICAL, SCHEMA_VERSION, TABLES, schema_markdown
 from tools.warehouse import WarehouseError, connect, migrate, require_table, schema_version, table_names
+from tools.warehouse.schema import CANONICAL, SCHEMA_VERSION, TABLES, schema_markdown
 
 
 def test_migrations_create_every_table_and_are_idempotent(tmp_path):

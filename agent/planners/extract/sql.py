@@ -1,0 +1,100 @@
+"""A small, schema-driven question → SELECT composer for the offline planner's query_data calls.
+
+It knows no questions, only the schema (tools/schema.py): it finds the aggregate ("how many", "average",
+"total"), the measured column and the grouping ("by country", "per category", "each month") among the
+columns the question names, and writes one read-only SELECT. Anything it cannot map yields None, and
+the planner says what it can do instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tools.warehouse import TABLES
+
+AGG = (("average", "avg"), ("avg", "avg"), ("mean", "avg"), ("total", "sum"), ("sum", "sum"), ("how much", "sum"),
+       ("how many", "count"), ("count", "count"), ("number of", "count"), ("maximum", "max"), ("highest", "max"),
+       ("minimum", "min"), ("lowest", "min"))
+SYNONYM = {"order value": "revenue", "sales": "revenue", "aov": "revenue", "country": "country", "countries": "country",
+           "category": "category", "categories": "category", "city": "city", "cities": "city",
+           "loyalty": "loyalty_member", "opted in": "marketing_opt_in", "opt-in": "marketing_opt_in",
+           "rating": "rating", "stars": "rating", "signed up": "signup_date", "sign up": "signup_date",
+           "signups": "signup_date", "source": "source", "channel": "channel", "industry": "industry",
+           "seniority": "seniority"}
+TIME_GRAIN = (("each month", "month"), ("per month", "month"), ("by month", "month"), ("monthly", "month"),
+              ("each week", "week"), ("per week", "week"), ("by week", "week"), ("weekly", "week"),
+              ("each year", "year"), ("per year", "year"), ("by year", "year"))
+ENTITY = {"orders": "orders", "order": "orders", "customers": "customers", "customer": "customers",
+          "reviews": "reviews", "leads": "leads", "campaigns": "campaigns", "events": "events"}
+
+
+def _column_hits(text: str) -> list[tuple[str, str]]:
+    """(table, column) pairs the text names, by column name or synonym."""
+    t = text.lower()
+    wanted = {v for k, v in SYNONYM.items() if re.search(rf"\b{re.escape(k)}\b", t)}
+    wanted |= {w for w in re.findall(r"[a-z_]+", t) if len(w) > 3}
+    return [(tb.name, c.name) for tb in TABLES if tb.kind == "canonical" for c in tb.columns
+            if c.name in wanted and not c.pii]
+
+
+def compose_sql(text: str) -> str | None:
+    t = text.lower()
+    agg = next((fn for word, fn in AGG if word in t), None)
+    if agg is None:
+        return None
+    entity = next((tbl for word, tbl in ENTITY.items() if re.search(rf"\b{word}\b", t)), None)
+    hits = _column_hits(text)
+    group_m = re.search(r"\b(?:by|per|for each|each|across)\s+([a-z ]+?)(?:\s+in\s+\d{4}|\?|$|,|\s+and\b)", t)
+    grain = next((g for word, g in TIME_GRAIN if word in t), None)
+    if entity is None and hits:  # the table that holds most of the named columns
+        counts: dict[str, int] = {}
+        for tb, _ in hits:
+            counts[tb] = counts.get(tb, 0) + 1
+        entity = max(counts, key=lambda tb: (counts[tb], tb == "orders"))
+    table = entity
+    if table is None:
+        return None
+    cols = {c.name: c for tb in TABLES if tb.name == table for c in tb.columns}
+    source = table
+    date_col = next((n for n, c in cols.items() if c.type in ("DATE", "TIMESTAMP") and n != "closed_date"), None)
+    if "signed up" in t or "signup" in t:
+        date_col = "signup_date"
+    group = None
+    if grain and date_col:
+        group = f"date_trunc('{grain}', {date_col})::DATE"
+    elif group_m:
+        phrase = group_m.group(1).strip()
+        target = SYNONYM.get(phrase) or SYNONYM.get(phrase.split()[-1]) or phrase.replace(" ", "_")
+        group = target if target in cols else next((c for c in cols if c in phrase.replace(" ", "_")), None)
+        customer_cols = {c.name: c for tb in TABLES if tb.name == "customers" for c in tb.columns}
+        if group is None and "customer_id" in cols and table != "customers" and target in customer_cols \
+                and not customer_cols[target].pii:
+            source = f"{table} JOIN customers USING (customer_id)"
+            group = f"customers.{target}"
+    measure = None
+    if agg != "count":
+        numeric = [c for tb, c in hits if tb == table and cols[c].type in ("DOUBLE", "INTEGER", "BIGINT")
+                   and c != group and not c.endswith("_id")]
+        measure = numeric[0] if numeric else ("revenue" if "revenue" in cols else None)
+        if measure is None:
+            return None
+    where = []
+    if year := re.search(r"\b(?:in|during)\s+(20\d\d)\b", t):
+        if date_col:
+            where.append(f"year({date_col}) = {year.group(1)}")
+    flag = next((c for tb, c in hits if tb == table and cols[c].type == "BOOLEAN"), None)
+    if flag and agg == "count" and group is None:
+        where.append(f"{flag}")
+    value = "count(*)" if agg == "count" else f"round({agg}({measure}), 2)"
+    alias = "n" if agg == "count" else f"{agg}_{measure}"
+    sql = f"SELECT {group + ' AS ' + _alias(group) + ', ' if group else ''}{value} AS {alias} FROM {source}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if group:
+        sql += f" GROUP BY 1 ORDER BY {'1' if grain else '2 DESC'}"
+    return sql
+
+
+def _alias(group: str) -> str:
+    m = re.match(r"date_trunc\('(\w+)'", group)
+    return m.group(1) if m else group.split(".")[-1]

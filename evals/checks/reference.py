@@ -1,0 +1,210 @@
+"""analytics_reference checks: published results on real data, and the demo warehouse's planted truths."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+
+from evals.checks.base import check, close, demo_home, fresh_con, run_tool, shared
+from evals.reference import dense_removal_effects, read_paths
+
+
+def _loaded(table: str, relative: str, **load_opts):
+    from tools.warehouse.loader import load_file
+
+    con, home = fresh_con()
+    load_file(con, table, shared(relative), **load_opts)
+    return con, home
+
+
+def _demo(name: str, args: dict):
+    from tools.warehouse import connect
+
+    con = connect(demo_home() / "warehouse.duckdb")
+    try:
+        return run_tool(name, args, con, demo_home())
+    finally:
+        con.close()
+
+
+@check
+def attribution_heuristics(case: dict) -> list[str]:
+    con, home = _loaded("paths", "datasets/attribution/paths.csv")
+    res = run_tool("attribute_conversions", {"paths_table": "paths"}, con, home)
+    conv, value = res.metrics["by_model"], res.metrics["value_by_model"]
+    why = []
+    with shared("datasets/attribution/reference_heuristic_ChannelAttribution-2.2.5.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            ch = row["channel_name"]
+            for model, col in (("first_touch", "first_touch"), ("last_touch", "last_touch"),
+                               ("linear", "linear_touch")):
+                why += close(conv[model].get(ch), float(row[f"{col}_conversions"]), abs_=1e-6, label=f"{model} {ch}")
+                why += close(value[model].get(ch), float(row[f"{col}_value"]), abs_=1e-6, label=f"{model} value {ch}")
+    return why
+
+
+@check
+def attribution_markov_exact(case: dict) -> list[str]:
+    order = case.get("order", 1)
+    con, home = _loaded("paths", "datasets/attribution/paths.csv")
+    res = run_tool("attribute_conversions", {"paths_table": "paths", "model": "markov", "markov_order": order},
+                   con, home)
+    expected = dense_removal_effects(read_paths(shared("datasets/attribution/paths.csv")), order)
+    got = res.metrics["removal_effects"]
+    return [w for ch, re in expected.items() for w in close(got.get(ch), re, abs_=1e-6, label=f"removal {ch}")]
+
+
+@check
+def hillstrom(case: dict) -> list[str]:
+    con, home = _loaded("hillstrom", "datasets/experiments/hillstrom.csv")
+    res = run_tool("analyze_experiment", {"table": "hillstrom", "variant_column": "segment", "control": "No E-Mail",
+                                          "metrics": ["visit", "conversion", "spend"]}, con, home)
+    rows = {(r["metric"], r["arm"]): r for r in res.data}
+    why = []
+    for metric, values in case["expect"]["means"].items():
+        digits = 4 if metric == "spend" else 6
+        for arm, expected in values.items():
+            got = round(rows[(metric, arm)]["mean"], digits)
+            if got != expected:
+                why.append(f"{metric} {arm}: {got} vs {expected}")
+    mens = rows[("visit", "Mens E-Mail")]
+    if round(100 * mens["lift"], 2) != case["expect"]["mens_visit_lift_pp"] or not mens["significant"]:
+        why.append(f"Mens visit lift {100 * mens['lift']:.2f} pp significant={mens['significant']}")
+    return why
+
+
+@check
+def mmm_shares(case: dict) -> list[str]:
+    con, home = _loaded("mmm", "datasets/mmm/mmm_example.csv")
+    res = run_tool("allocate_budget", {"table": "mmm", "date_column": "date_week", "outcome_column": "y",
+                                       "spend_columns": ["x1", "x2"],
+                                       "control_columns": ["event_1", "event_2", "t"]}, con, home)
+    rows = {r["channel"]: r for r in res.data}
+    why = [] if res.data[0]["channel"] == "x1" else [f"ranked {res.data[0]['channel']} first"]
+    return why + close(rows["x1"]["share_of_media"], case["expect"]["x1_share"], abs_=0.10, label="x1 share")
+
+
+@check
+def vader_corpus(case: dict) -> list[str]:
+    con, home = _loaded("corpus", f"datasets/sentiment/{case['file']}", header=False, columns=["id", "rating", "text"])
+    res = run_tool("analyze_sentiment", {"table": "corpus", "id_column": "id", "rating_column": "rating"}, con, home)
+    agree = res.metrics["agreement"]
+    return (close(agree["pearson_r"], case["expect"]["r"], abs_=0.005, label="pearson r")
+            + close(agree["weighted_f1"], case["expect"]["f1"], abs_=0.005, label="weighted F1"))
+
+
+@check
+def demo_experiments(case: dict) -> list[str]:
+    from tools.warehouse.demo import EXPERIMENT_LIFT, EXPERIMENT_NULL
+
+    lift = _demo("analyze_experiment", {"experiment_id": EXPERIMENT_LIFT[0]})
+    null = _demo("analyze_experiment", {"experiment_id": EXPERIMENT_NULL[0]})
+    why = []
+    if lift.metrics["verdict"] != "winner" or lift.metrics["winner"] != EXPERIMENT_LIFT[2]:
+        why.append(f"planted lift not found: {lift.metrics['verdict']}")
+    if null.metrics["verdict"] != "no_significant_difference" or null.metrics["winner"] is not None:
+        why.append(f"null experiment called: {null.metrics['verdict']}")
+    return why
+
+
+@check
+def demo_saturation(case: dict) -> list[str]:
+    from tools.warehouse.demo import SATURATED_CHANNEL
+
+    res = _demo("allocate_budget", {"outcome": "conversions", "bootstrap": 30})
+    return [] if res.metrics["saturated"] == [SATURATED_CHANNEL] else [f"saturated: {res.metrics['saturated']}"]
+
+
+@check
+def demo_anomaly(case: dict) -> list[str]:
+    from tools.warehouse.demo import ANOMALY_CHANNEL, ANOMALY_DAY, END, START
+
+    res = _demo("detect_anomalies", {"metric": "conversions", "channel": ANOMALY_CHANNEL,
+                                     "start": START.isoformat(), "end": END.isoformat()})
+    days = [r["day"] for r in res.data]
+    why = [] if ANOMALY_DAY.isoformat() in days else [f"{ANOMALY_DAY} not flagged (flagged {days[:5]})"]
+    return why + ([f"{len(days) - 1} false alarms"] if len(days) - 1 > case.get("max_false_alarms", 3) else [])
+
+
+@check
+def demo_sentiment_spike(case: dict) -> list[str]:
+    from tools.warehouse.demo import SPIKE_WEEK
+
+    res = _demo("analyze_sentiment", {"date_column": "review_date", "id_column": "review_id"})
+    spikes = res.metrics.get("spikes") or []
+    weeks = [str(s["week"])[:10] for s in spikes]
+    hit = next((s for s in spikes if str(s["week"])[:10] == SPIKE_WEEK.isoformat()), None)
+    if not hit:
+        return [f"spike week {SPIKE_WEEK} not found (found {weeks})"]
+    worst = (hit.get("worst_aspect") or {}).get("aspect")
+    return [] if worst == "delivery" else [f"worst aspect that week: {worst}"]
+
+
+@check
+def demo_attribution_ranking(case: dict) -> list[str]:
+    from tools.warehouse.demo import END
+
+    res = _demo("attribute_conversions", {"model": "markov", "start": (END - timedelta(days=365)).isoformat(),
+                                          "end": END.isoformat(), "markov_order": case.get("order", 1)})
+    re = res.metrics["removal_effects"]
+    return [f"{a} ({re[a]:.3f}) not above {b} ({re[b]:.3f})" for a, b in case["above"] if not re[a] > re[b]]
+
+
+@check
+def cdnow_clv(case: dict) -> list[str]:
+    from tools.analytics.customers.clv import conditional_expected_purchases, expected_purchases
+
+    con, home = _loaded("cdnow", "datasets/clv/CDNOW_sample.txt", header=False,
+                        columns=["customer_id", "sample_id", "order_date", "cds", "dollars"])
+    res = run_tool("predict_clv", {"table": "cdnow", "customer_column": "customer_id", "date_column": "order_date",
+                                   "value_column": "dollars", "date_format": "%Y%m%d", "as_of": "1997-09-30",
+                                   "horizon_days": 273}, con, home)
+    m, e = res.metrics, case["expect"]
+    why = [w for k, v in e["bgnbd"].items() for w in close(m["bgnbd"][k], v, rel=0.005, label=f"BG/NBD {k}")]
+    why += [w for k, v in e["gamma_gamma"].items() for w in close(m["gamma_gamma"][k], v, rel=0.01, label=f"GG {k}")]
+    why += close(m["log_likelihood"], e["log_likelihood"], abs_=0.1, label="log-likelihood")
+    params = [m["bgnbd"][k] for k in ("r", "alpha", "a", "b")]
+    for t, v in zip((1, 3, 32, 78), expected_purchases(params, [1, 3, 32, 78]), strict=True):
+        why += close(float(v), e["expected_x"][str(t)], abs_=6e-4, label=f"E[X({t})]")
+    cond = float(conditional_expected_purchases(params, 39, 2, 30.43, 38.86))
+    return why + close(cond, e["conditional"], abs_=1e-3, label="conditional expectation")
+
+
+@check
+def telco_churn(case: dict) -> list[str]:
+    con, home = _loaded("telco", "datasets/churn/telco_customer_churn.csv")
+    res = run_tool("score_churn", {"table": "telco", "id_column": "customerid", "label_column": "churn"}, con, home)
+    m = res.metrics
+    why = [] if m["cv_auc"] >= case["expect"]["min_cv_auc"] else [f"CV AUC {m['cv_auc']:.3f}"]
+    return why + ([] if m["reliable"] else ["marked unreliable"])
+
+
+@check
+def demo_churn(case: dict) -> list[str]:
+    res = _demo("score_churn", {})
+    m = res.metrics
+    drivers = [d["driver"] for d in m["drivers"]][:6]
+    why = [] if m["cv_auc"] >= 0.75 and m["holdout_auc"] >= 0.75 else [f"AUC {m['cv_auc']}/{m['holdout_auc']}"]
+    return why + [f"planted driver {d!r} not in the top 6 {drivers}" for d in case["drivers"] if d not in drivers]
+
+
+@check
+def demo_segments(case: dict) -> list[str]:
+    from sklearn.metrics import adjusted_rand_score
+
+    from tools.warehouse import connect
+
+    res = _demo("segment_customers", {"method": "behavioral"})
+    con = connect(demo_home() / "warehouse.duckdb")
+    pairs = con.execute("""SELECT t.planted_segment, s.segment_id FROM demo_truth t JOIN customer_segments s
+        ON s.customer_id = t.customer_id AND s.run_id = ?""", [res.metrics["run_id"]]).fetchall()
+    con.close()
+    ari = adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs])
+    return [] if ari >= 0.8 else [f"adjusted Rand index {ari:.3f}"]
+
+
+@check
+def demo_leads(case: dict) -> list[str]:
+    res = _demo("score_leads", {})
+    auc = res.metrics.get("cv_auc")
+    return [] if auc is not None and auc >= 0.75 else [f"lead CV AUC {auc}"]

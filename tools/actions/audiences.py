@@ -1,0 +1,115 @@
+"""create_audience: a saved run's members (consent applied) as a named audience, exported as CSV."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.actions.base import CONSENTED, ActionResult, params_key, run_once
+from tools.registry import ToolContext, ToolError, register
+from tools.warehouse import require_table
+
+
+class AudienceParams(BaseModel, use_attribute_docstrings=True):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=2, max_length=80)
+    """Audience name."""
+    source: Literal["segment", "churn", "clv", "customers"] = "churn"
+    """Where membership comes from: a segmentation run, a churn scoring run, a CLV run, or explicit ids."""
+    run_id: str | None = None
+    """The run to take members from (default: the latest run of that source)."""
+    segment: str | None = None
+    """Segment name or id (source=segment)."""
+    risk_band: Literal["high", "medium", "low"] | None = "high"
+    """Churn risk band to include (source=churn)."""
+    min_probability: float | None = Field(None, ge=0, le=1)
+    """Lowest churn probability to include (source=churn)."""
+    top_n: int | None = Field(None, ge=1, le=1_000_000)
+    """Keep only the N highest-scoring members."""
+    customer_ids: list[int] | None = None
+    """Explicit members (source=customers)."""
+
+
+def _members_sql(con, params: AudienceParams) -> tuple[str, list, str, str | None]:
+    if params.source == "customers":
+        if not params.customer_ids:
+            raise ToolError("source=customers needs customer_ids.")
+        return "SELECT unnest(?::BIGINT[]) AS customer_id, 0.0 AS score", [params.customer_ids], "explicit ids", None
+    table = {"segment": "customer_segments", "churn": "churn_scores", "clv": "clv_scores"}[params.source]
+    require_table(con, table)
+    run = params.run_id or con.execute(f"SELECT max(run_id) FROM {table}").fetchone()[0]
+    if run is None:
+        tool = {"segment": "segment_customers", "churn": "score_churn", "clv": "predict_clv"}[params.source]
+        raise ToolError(f"No {params.source} run yet: run {tool} first, then build the audience from it.")
+    if params.source == "segment":
+        if not params.segment:
+            raise ToolError("source=segment needs `segment` (a segment name or id from segment_customers).")
+        where, args = "run_id = ? AND (segment_id = ? OR lower(segment_name) = lower(?))", [run, params.segment, params.segment]
+        sql = f"SELECT customer_id, 0.0 AS score FROM customer_segments WHERE {where}"
+    elif params.source == "churn":
+        where, args = "run_id = ?", [run]
+        if params.risk_band:
+            where += " AND risk_band = ?"
+            args.append(params.risk_band)
+        if params.min_probability is not None:
+            where += " AND probability >= ?"
+            args.append(params.min_probability)
+        sql = f"SELECT customer_id, probability AS score FROM churn_scores WHERE {where}"
+    else:
+        where, args = "run_id = ?", [run]
+        sql = f"SELECT TRY_CAST(customer_id AS BIGINT) AS customer_id, clv AS score FROM clv_scores WHERE {where}"
+    return sql, args, f"{params.source} run {run}", run
+
+
+def _audience(con, params: AudienceParams) -> tuple[str, list, dict]:
+    sql, args, source, run = _members_sql(con, params)
+    limit = f"LIMIT {int(params.top_n)}" if params.top_n else ""
+    candidates = f"SELECT customer_id, score FROM ({sql}) ORDER BY score DESC, customer_id {limit}"
+    total = con.execute(f"SELECT count(*) FROM ({candidates})", args).fetchone()[0]
+    members = f"SELECT customer_id FROM ({candidates}) WHERE {CONSENTED}"
+    size = con.execute(f"SELECT count(*) FROM ({members})", args).fetchone()[0]
+    return members, args, {"source": source, "candidates": total, "size": size, "excluded_no_consent": total - size,
+                           "pinned": {"run_id": run} if run and not params.run_id else {}}
+
+
+def preview_create_audience(con, params: AudienceParams, ctx: ToolContext) -> dict:
+    _, _, info = _audience(con, params)
+    return {**info, "risk": "low" if info["size"] < 50_000 else "medium",
+            "description": f"Create audience '{params.name}' from {info['source']}: {info['size']:,} customers "
+                           f"({info['excluded_no_consent']:,} left out for lack of consent) and export it as CSV."}
+
+
+@register(example=AudienceParams(name="At-risk high value"), approval=True, preview=preview_create_audience,
+          requires={"source": {"churn": "score_churn", "segment": "segment_customers", "clv": "predict_clv"}},
+          key_metrics=("size", "excluded_no_consent", "candidates"),
+          requests=["save them as an audience", "create an audience from the at-risk customers",
+                    "build a segment audience for the win-back campaign", "export this segment as an audience",
+                    "make a list of these customers for CRM", "turn the high-risk customers into an audience"])
+def create_audience(con: duckdb.DuckDBPyConnection, params: AudienceParams, ctx: ToolContext) -> ActionResult:
+    """Save a segment's or score run's members as a named audience and export it (opted-out customers excluded)."""
+    def prepare() -> tuple[str, list, dict]:
+        members, args, info = _audience(con, params)
+        if info["size"] == 0:
+            raise ToolError(f"The audience would be empty ({info['candidates']} candidates, none with consent).")
+        return members, args, info
+
+    def write(con, aid: str, prepared: tuple[str, list, dict]):
+        members, args, info = prepared
+        export = ctx.home / "outbox" / f"audience_{aid}.csv"
+        export.parent.mkdir(parents=True, exist_ok=True)
+        con.execute("INSERT INTO audiences VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [aid, params.name, info["source"], params_key(params), info["size"], info["excluded_no_consent"],
+                     ctx.now or datetime.now(), ctx.user])
+        con.execute(f"INSERT INTO audience_members SELECT ?, customer_id, NULL FROM ({members})", [aid, *args])
+        target = str(export).replace("'", "''")
+        con.execute(f"""COPY (SELECT m.customer_id, c.email FROM audience_members m JOIN customers c
+                       USING (customer_id) WHERE m.audience_id = '{aid}' ORDER BY 1) TO '{target}' (HEADER)""")
+        summary = (f"Created audience '{params.name}' ({aid}) with {info['size']:,} customers; "
+                   f"{info['excluded_no_consent']:,} excluded for lack of marketing consent. Exported to {export.name}.")
+        return {**info, "audience_id": aid, "name": params.name, "summary": summary}, export
+
+    return run_once(con, ctx, "create_audience", params, prepare, write)

@@ -1,0 +1,40 @@
+"""Infrastructure; registers no tool: the connection, the schema and its migrations, the loader, the demo world.
+
+Adapters use only these admin entry points: `connect`, `migrate`, `table_summary`, `load_file` (with `LoadError`)
+and `generate` (the demo world). Tools use the connection helpers below.
+"""
+
+from __future__ import annotations
+
+from tools.warehouse.connection import (
+    IDENT,
+    NUMERIC_TYPES,
+    WarehouseError,
+    columns_of,
+    connect,
+    data_end,
+    is_numeric,
+    migrate,
+    quote,
+    require_table,
+    schema_version,
+    table_exists,
+    table_names,
+    table_summary,
+    transaction,
+)
+from tools.warehouse.schema import BY_NAME, SYSTEM_TABLES, TABLES
+
+__all__ = ["BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "is_numeric", "LoadError", "WarehouseError", "columns_of", "connect", "data_end", "generate", "load_file",
+           "migrate", "quote", "require_table", "schema_markdown", "schema_version", "table_exists", "table_names",
+           "table_summary", "transaction"]
+_LAZY = {"load_file": "tools.warehouse.loader", "LoadError": "tools.warehouse.loader",
+         "generate": "tools.warehouse.demo", "schema_markdown": "tools.warehouse.schema"}
+
+
+def __getattr__(name: str):  # the loader and the demo pull in pyarrow and numpy: imported on first use
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tools.warehouse' has no attribute {name!r}")
