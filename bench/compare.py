@@ -64,11 +64,11 @@ def _read_columns(csv: str, columns: list[str]):
 
 
 def job_ours_bgnbd(job: dict) -> dict:
-    """tools.analytics.customers.clv.fit_bgnbd on the same input as lifetimes: as the tool fits (identical customers merged into
-    weighted rows, which is exact), and plain (one row per customer)."""
+    """tools.analytics.customers.clv_models.fit_bgnbd on the same input as lifetimes: as the tool fits (identical
+    customers merged into weighted rows, which is exact), and plain (one row per customer)."""
     import numpy as np
 
-    from tools.analytics.customers.clv import bgnbd_ll, fit_bgnbd
+    from tools.analytics.customers.clv_models import bgnbd_ll, fit_bgnbd
 
     x, t_x, T = _read_columns(job["csv"], job["columns"])
     fit_bgnbd(x[:1000], t_x[:1000], T[:1000])  # warm-up (first-call costs), not timed; the library gets the same
@@ -115,12 +115,13 @@ def job_ours_markov(job: dict) -> dict:
     out = {**summary(times), "rows": con.execute(f'SELECT count(*) FROM "{job["table"]}"').fetchall()[0][0],
            "conversions": res.metrics["by_model"]["markov"], "removal_effects": res.metrics["removal_effects"]}
     try:  # split the time: reading the paths (SQL) vs the exact absorbing-chain solve
-        from tools.analytics.attribution import tool as attr
+        from tools.analytics.attribution.models import markov_removal_effects
+        from tools.analytics.attribution.paths import table_paths
 
-        read_times, (ps, _) = timed(lambda: attr._table_paths(con, params), 1)
-        solve_times, _ = timed(lambda: attr._markov(ps, 1), job.get("repeat", 3), job.get("budget_s"))
+        read_times, (paths, _) = timed(lambda: table_paths(con, params.paths_table, params.separator), 1)
+        solve_times, _ = timed(lambda: markov_removal_effects(paths, 1), job.get("repeat", 3), job.get("budget_s"))
         out["split"] = {"read_paths_s": round(read_times[0], 4), "markov_solve_median_s": summary(solve_times)["median_s"],
-                        "states": len(ps.units)}
+                        "states": len(paths.units)}
     except Exception as exc:  # private helpers may change; the end-to-end time above is what counts
         out["split"] = {"error": f"{type(exc).__name__}: {exc}"}
     con.close()

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 CHECKS: dict = {}
-SHARED = Path(os.environ.get("NORTHSTAR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("NORTHSTAR_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 
 
 def check(fn):

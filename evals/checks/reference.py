@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 
 from evals.checks.base import check, close, demo_home, fresh_con, run_tool, shared
-from evals.reference import dense_removal_effects, read_paths
+from evals.reference import (
+    channel_attribution_heuristics,
+    compare_attribution,
+    compare_credit,
+    dense_removal_effects,
+    read_paths,
+)
 
 
 def _loaded(table: str, relative: str, **load_opts):
@@ -31,16 +36,9 @@ def _demo(name: str, args: dict):
 def attribution_heuristics(case: dict) -> list[str]:
     con, home = _loaded("paths", "datasets/attribution/paths.csv")
     res = run_tool("attribute_conversions", {"paths_table": "paths"}, con, home)
-    conv, value = res.metrics["by_model"], res.metrics["value_by_model"]
-    why = []
-    with shared("datasets/attribution/reference_heuristic_ChannelAttribution-2.2.5.csv").open() as fh:
-        for row in csv.DictReader(fh):
-            ch = row["channel_name"]
-            for model, col in (("first_touch", "first_touch"), ("last_touch", "last_touch"),
-                               ("linear", "linear_touch")):
-                why += close(conv[model].get(ch), float(row[f"{col}_conversions"]), abs_=1e-6, label=f"{model} {ch}")
-                why += close(value[model].get(ch), float(row[f"{col}_value"]), abs_=1e-6, label=f"{model} value {ch}")
-    return why
+    reference = channel_attribution_heuristics(
+        shared("datasets/attribution/reference_heuristic_ChannelAttribution-2.2.5.csv"))
+    return compare_attribution(res.metrics, reference, tol=1e-6)
 
 
 @check
@@ -50,8 +48,7 @@ def attribution_markov_exact(case: dict) -> list[str]:
     res = run_tool("attribute_conversions", {"paths_table": "paths", "model": "markov", "markov_order": order},
                    con, home)
     expected = dense_removal_effects(read_paths(shared("datasets/attribution/paths.csv")), order)
-    got = res.metrics["removal_effects"]
-    return [w for ch, re in expected.items() for w in close(got.get(ch), re, abs_=1e-6, label=f"removal {ch}")]
+    return compare_credit(res.metrics["removal_effects"], expected, 1e-6, label="removal")
 
 
 @check
@@ -152,7 +149,7 @@ def demo_attribution_ranking(case: dict) -> list[str]:
 
 @check
 def cdnow_clv(case: dict) -> list[str]:
-    from tools.analytics.customers.clv import conditional_expected_purchases, expected_purchases
+    from tools.analytics.customers.clv_models import conditional_expected_purchases, expected_purchases
 
     con, home = _loaded("cdnow", "datasets/clv/CDNOW_sample.txt", header=False,
                         columns=["customer_id", "sample_id", "order_date", "cds", "dollars"])

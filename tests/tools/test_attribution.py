@@ -1,4 +1,3 @@
-import csv
 import itertools
 import json
 import math
@@ -6,7 +5,13 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from evals.reference import dense_removal_effects, read_paths
+from evals.reference import (
+    channel_attribution_heuristics,
+    compare_attribution,
+    compare_credit,
+    dense_removal_effects,
+    read_paths,
+)
 from tests.conftest import cli_json, run_cli, shared_path
 from tools.analytics.attribution.tool import AttributionParams, attribute_conversions
 from tools.registry import ToolError
@@ -32,16 +37,11 @@ def _read_paths():
 
 
 def test_heuristics_equal_channelattribution_reference(all_models):
-    with shared_path("datasets/attribution/reference_heuristic_ChannelAttribution-2.2.5.csv").open() as fh:
-        ref = list(csv.DictReader(fh))
-    conv, value = all_models["metrics"]["by_model"], all_models["metrics"]["value_by_model"]
+    reference = channel_attribution_heuristics(
+        shared_path("datasets/attribution/reference_heuristic_ChannelAttribution-2.2.5.csv"))
     assert all_models["metrics"]["conversions"] == 19785 and all_models["metrics"]["channels"] == 12
-    assert len(ref) == 12
-    for row in ref:
-        ch = row["channel_name"]
-        for model, col in (("first_touch", "first_touch"), ("last_touch", "last_touch"), ("linear", "linear_touch")):
-            assert conv[model][ch] == pytest.approx(float(row[f"{col}_conversions"]), abs=1e-6)
-            assert value[model][ch] == pytest.approx(float(row[f"{col}_value"]), abs=1e-6)
+    assert all(len(credit) == 12 for models in reference.values() for credit in models.values())
+    assert compare_attribution(all_models["metrics"], reference, tol=1e-6) == []
 
 
 def test_markov_removal_effects_equal_dense_absorbing_chain(all_models, paths_home):
@@ -49,8 +49,7 @@ def test_markov_removal_effects_equal_dense_absorbing_chain(all_models, paths_ho
     expected = dense_removal_effects(paths, 1)
     got = all_models["metrics"]["removal_effects"]
     assert set(got) == set(expected)
-    for ch, re in expected.items():
-        assert got[ch] == pytest.approx(re, abs=1e-6)
+    assert compare_credit(got, expected, 1e-6, label="removal") == []
     markov = all_models["metrics"]["by_model"]["markov"]
     total = sum(expected.values())
     for ch, re in expected.items():
@@ -61,8 +60,7 @@ def test_markov_removal_effects_equal_dense_absorbing_chain(all_models, paths_ho
     finally:
         con.close()
     expected2 = dense_removal_effects(paths, 2)
-    for ch, re in expected2.items():
-        assert res.metrics["removal_effects"][ch] == pytest.approx(re, abs=1e-6)
+    assert compare_credit(res.metrics["removal_effects"], expected2, 1e-6, label="removal order 2") == []
 
 
 def _tiny(con, rows, name="tiny"):

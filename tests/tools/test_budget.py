@@ -34,8 +34,8 @@ def test_mmm_example_ranks_x1_first_with_the_true_share(mmm):
         assert r["marginal_roi_low"] <= r["marginal_roi"] <= r["marginal_roi_high"]
     assert rows["x1"]["adstock_alpha"] == pytest.approx(0.4) and rows["x2"]["adstock_alpha"] == pytest.approx(0.2)
     assert out["metrics"]["quality_ok"] and out["metrics"]["r2"] > 0.9
-    scen = out["metrics"]["scenarios"][0]
-    assert scen["band"][0] <= scen["gain"] <= scen["band"][1]
+    scenario = out["metrics"]["scenarios"][0]
+    assert scenario["band"][0] <= scenario["gain"] <= scenario["band"][1]
     assert "x1 80" in out["summary"] or "x1 7" in out["summary"] or "x1 8" in out["summary"]
 
 
@@ -50,24 +50,27 @@ def test_demo_saturated_channel_is_identified(demo_con):
 
 
 def test_optimal_split_respects_budget_limits_and_equalises_returns(demo_con):
-    p = BudgetParams(total_budget=250_000, max_change=0.5, min_spend={"email": 7_000}, max_spend={"search": 120_000},
-                     scenarios=[Scenario(shift_from="search", shift_to="social", fraction=0.2),
-                                Scenario(changes={"display": -0.3, "affiliate": 0.2})], bootstrap=30)
-    res = allocate_budget(demo_con, p)
+    params = BudgetParams(total_budget=250_000, max_change=0.5, min_spend={"email": 7_000},
+                          max_spend={"search": 120_000},
+                          scenarios=[Scenario(shift_from="search", shift_to="social", fraction=0.2),
+                                     Scenario(changes={"display": -0.3, "affiliate": 0.2})], bootstrap=30)
+    res = allocate_budget(demo_con, params)
     rows = {r["channel"]: r for r in res.data}
-    rec = res.metrics["recommendation"]
-    assert sum(rec.values()) == pytest.approx(250_000, rel=1e-9)
+    recommended = res.metrics["recommendation"]
+    assert sum(recommended.values()) == pytest.approx(250_000, rel=1e-9)
     for ch, r in rows.items():
-        assert r["current_budget"] * 0.5 - 1e-6 <= rec[ch] <= r["current_budget"] * 1.5 + 1e-6
-    assert rec["email"] >= 7_000 - 1e-6 and rec["search"] <= 120_000 + 1e-6
+        assert r["current_budget"] * 0.5 - 1e-6 <= recommended[ch] <= r["current_budget"] * 1.5 + 1e-6
+    assert recommended["email"] >= 7_000 - 1e-6 and recommended["search"] <= 120_000 + 1e-6
     assert res.metrics["predicted_gain"] > 0
-    interior = [r for ch, r in rows.items() if r["current_budget"] * 0.5 + 1 < rec[ch] < r["current_budget"] * 1.5 - 1
+    interior = [r for ch, r in rows.items()
+                if r["current_budget"] * 0.5 + 1 < recommended[ch] < r["current_budget"] * 1.5 - 1
                 and ch not in ("email", "search")]
     assert interior, "expected at least one channel inside its limits"
     level = interior[0]["marginal_roi_at_recommended"]
     for r in rows.values():  # water-filling: equal marginal returns inside the limits, higher at a cap
-        at_cap = rec[r["channel"]] >= min(r["current_budget"] * 1.5, 120_000 if r["channel"] == "search" else 1e18) - 1
-        at_floor = rec[r["channel"]] <= max(r["current_budget"] * 0.5, 7_000 if r["channel"] == "email" else 0) + 1
+        cap = min(r["current_budget"] * 1.5, 120_000 if r["channel"] == "search" else 1e18)
+        floor = max(r["current_budget"] * 0.5, 7_000 if r["channel"] == "email" else 0)
+        at_cap, at_floor = recommended[r["channel"]] >= cap - 1, recommended[r["channel"]] <= floor + 1
         if at_cap:
             assert r["marginal_roi_at_recommended"] >= level * (1 - 1e-6)
         elif at_floor:

@@ -4,17 +4,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import cli_json, run_cli, shared_path
-from tools.analytics.customers.clv import (
-    ClvParams,
-    _source,
-    _summary,
+from tools.analytics.customers.clv import ClvParams, _history, _source, predict_clv
+from tools.analytics.customers.clv_models import (
     bgnbd_ll,
     conditional_expected_purchases,
     expected_purchases,
     fit_bgnbd,
     gamma_gamma_ll,
     p_alive,
-    predict_clv,
 )
 from tools.registry import ToolError
 from tools.warehouse import connect
@@ -61,8 +58,8 @@ def test_cdnow_summary_follows_from_the_transactions(cdnow_home):
     import pandas as pd
 
     con = connect(cdnow_home / "warehouse.duckdb", read_only=True)
-    p = ClvParams(**{**CDNOW_ARGS, "customer_column": "sample_id"})
-    s = pd.DataFrame(_summary(con, _source(con, p)[0], p.as_of))
+    params = ClvParams(**{**CDNOW_ARGS, "customer_column": "sample_id"})
+    s = pd.DataFrame(_history(con, _source(con, params)[0], params.as_of))
     con.close()
     s["ID"] = s["cid"].astype(int)
     ref = pd.read_csv(shared_path("datasets/clv/cdnow_customers_summary_with_transactions.csv")).merge(s, on="ID")
@@ -108,17 +105,17 @@ def test_bgnbd_recovers_parameters_of_simulated_customers():
 
 
 def test_demo_warehouse_scores_every_buyer_and_is_deterministic(demo_rw):
-    p = ClvParams(horizon_days=180, margin=0.3, discount_rate=0.1, limit=5)
-    first = predict_clv(demo_rw, p)
+    params = ClvParams(horizon_days=180, margin=0.3, discount_rate=0.1, limit=5)
+    first = predict_clv(demo_rw, params)
     m = first.metrics
     buyers = demo_rw.execute("SELECT count(DISTINCT customer_id) FROM orders").fetchone()[0]
     assert m["customers"] == buyers
     assert demo_rw.execute("SELECT count(*) FROM clv_scores WHERE run_id = ?", [m["run_id"]]).fetchone()[0] == buyers
     assert 0 < m["mean_p_alive"] < 1 and m["clv_total"] > 0 and len(first.data) == 5
     assert first.chart["mark"]["type"] == "bar" and "margin 30 %" in first.summary
-    again = predict_clv(demo_rw, p)
+    again = predict_clv(demo_rw, params)
     assert again.model_dump() == first.model_dump()  # same seed, same data → same result and run id
-    undiscounted = predict_clv(demo_rw, p.model_copy(update={"discount_rate": 0.0}))
+    undiscounted = predict_clv(demo_rw, params.model_copy(update={"discount_rate": 0.0}))
     assert undiscounted.metrics["clv_total"] > m["clv_total"]
 
 

@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from tests.conftest import cli_json, run_cli, shared_path
-from tools.analytics.experiments.tool import ExperimentParams, PlanParams, analyze_experiment, plan_experiment
+from tools.analytics.experiments.plan import PlanParams, plan_experiment
+from tools.analytics.experiments.readout import ExperimentParams, analyze_experiment
 from tools.registry import ToolError
 from tools.warehouse import connect
 

@@ -44,16 +44,16 @@ def test_holdout_auc_is_close_to_the_planted_truth(demo_con):
 
 
 def test_routing_rules_are_configurable_and_results_deterministic(demo_rw):
-    p = LeadParams(hot_threshold=0.7, warm_threshold=0.4, enterprise_sizes=["1000+"], enterprise_queue="key_accounts",
-                   hot_queue="closers", warm_queue="callers", cold_queue="drip")
-    res = score_leads(demo_rw, p)
+    params = LeadParams(hot_threshold=0.7, warm_threshold=0.4, enterprise_sizes=["1000+"],
+                        enterprise_queue="key_accounts", hot_queue="closers", warm_queue="callers", cold_queue="drip")
+    res = score_leads(demo_rw, params)
     assert set(res.metrics["queues"]) == {"key_accounts", "closers", "callers", "drip"}
     for r in res.data:
         band = "hot" if r["probability"] >= 0.7 else "warm" if r["probability"] >= 0.4 else "cold"
         assert r["band"] == band
         if band == "hot":
             assert r["queue"] == ("key_accounts" if r["company_size"] == "1000+" else "closers")
-    again = score_leads(demo_rw, p)
+    again = score_leads(demo_rw, params)
     assert again.model_dump() == res.model_dump()
     n = demo_rw.execute("SELECT count(*) FROM lead_scores WHERE run_id = ?", [res.metrics["run_id"]]).fetchone()[0]
     assert n == res.metrics["open_leads"]  # a re-run does not duplicate rows

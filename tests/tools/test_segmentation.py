@@ -12,8 +12,9 @@ from tools.warehouse import connect
 
 AS_OF = date(2026, 3, 31)
 
-# The RFM definition of docs (tools/segmentation.py), written independently: a score is 1 + floor(5 × the share of
-# customers with a strictly worse value), FM = ceil((F + M) / 2), names from the (R, FM) grid.
+# The RFM definition of docs (tools/analytics/customers/segmentation.py), written independently: a score is
+# 1 + floor(5 × the share of customers with a strictly worse value), FM = ceil((F + M) / 2), names from the
+# (R, FM) grid.
 INDEPENDENT_RFM = """
 WITH base AS (SELECT customer_id, max(order_date) AS last_order, count(*) AS freq, sum(revenue) AS mon
               FROM orders WHERE order_date <= DATE '{as_of}' GROUP BY customer_id),
@@ -64,7 +65,7 @@ def test_behavioural_segments_recover_the_planted_ones(demo_rw):
     pairs = demo_rw.execute("""SELECT t.planted_segment, s.segment_id, s.segment_name FROM demo_truth t
         JOIN customer_segments s ON s.customer_id = t.customer_id AND s.run_id = ?""", [m["run_id"]]).fetchall()
     assert len(pairs) == m["customers"] == 50_000
-    ari = adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs])
+    ari = adjusted_rand_score([pair[0] for pair in pairs], [pair[1] for pair in pairs])
     assert ari >= 0.8, ari
     names = [r["segment_name"] for r in res.data]
     assert len(set(names)) == 5 and not any("cluster" in n.lower() for n in names)
@@ -72,7 +73,7 @@ def test_behavioural_segments_recover_the_planted_ones(demo_rw):
     words = {"New explorers": "New", "Bargain hunters": "argain", "Lapsed": "Lapsed",
              "Occasional big-ticket": "big-ticket", "Loyal high spenders": "high spenders"}
     for planted, word in words.items():
-        name = Counter(p[2] for p in pairs if p[0] == planted).most_common(1)[0][0]
+        name = Counter(pair[2] for pair in pairs if pair[0] == planted).most_common(1)[0][0]
         assert word in name, (planted, name)
     top = res.data[0]
     assert {"customers", "share", "revenue_share", "mean_avg_order_value", "distinguishing"} <= set(top)
@@ -80,13 +81,13 @@ def test_behavioural_segments_recover_the_planted_ones(demo_rw):
 
 
 def test_only_data_up_to_as_of_is_used_and_runs_repeat(demo_rw):
-    p = SegmentParams(method="behavioral", as_of=AS_OF, seed=3)
-    first = segment_customers(demo_rw, p)
-    assert segment_customers(demo_rw, p).model_dump() == first.model_dump()
+    params = SegmentParams(method="behavioral", as_of=AS_OF, seed=3)
+    first = segment_customers(demo_rw, params)
+    assert segment_customers(demo_rw, params).model_dump() == first.model_dump()
     demo_rw.execute("DELETE FROM orders WHERE order_date > ?", [AS_OF])
     demo_rw.execute("DELETE FROM events WHERE event_time >= ?", [date(2026, 4, 1)])
     demo_rw.execute("DELETE FROM email_sends WHERE sent_at >= ?", [date(2026, 4, 1)])
-    assert segment_customers(demo_rw, p).model_dump() == first.model_dump()
+    assert segment_customers(demo_rw, params).model_dump() == first.model_dump()
     k4 = segment_customers(demo_rw, SegmentParams(method="behavioral", as_of=AS_OF, k=4, algorithm="kmeans"))
     assert k4.metrics["k"] == 4 and len(k4.data) == 4 and "k = 4 given" in k4.summary
 

@@ -155,8 +155,9 @@ def test_render_helpers_format_like_a_marketer():
     from ui.present import fmt, key_metrics, styled_spec
 
     assert fmt(43803.63) == "43,804" and fmt(2.0223) == "2.02" and fmt(0.01305, "ctr") == "1.31 %"
-    assert key_metrics({"metrics": {"start": "2026-08-01", "spend": 10.0, "roas": 2.5, "previous": {}}}) == [
-        ("Spend", "10"), ("ROAS", "2.50")]
+    metrics = {"start": "2026-08-01", "spend": 10.0, "roas": 2.5, "r2": 0.9, "previous": {}}
+    assert key_metrics({"metrics": metrics, "key_metrics": ["spend", "roas"]}) == [("Spend", "10"), ("ROAS", "2.50")]
+    assert key_metrics({"metrics": metrics}) == []  # only what the tool declared, never guessed from names
     spec = styled_spec({"mark": "bar", "width": "container", "config": {"bar": {"color": "red"}}})
     assert spec["width"] == 400 and spec["config"]["bar"] == {"color": "red"}
     out = {"answer": "I've drafted **x**. It needs an approver's decision: `northstar approve t-1`.",

@@ -16,7 +16,7 @@ import duckdb
 from pydantic import BaseModel
 
 from tools.actions.outbox import action_id, deliver, record, recorded
-from tools.registry import ToolContext, ToolResult
+from tools.registry import ToolContext, ToolError, ToolResult
 from tools.warehouse import transaction
 
 CONSENTED = """customer_id IN (SELECT customer_id FROM customers WHERE marketing_opt_in IS TRUE)
@@ -39,6 +39,13 @@ payload (with `summary`) and the export file it wrote, if any."""
 
 def params_key(params: BaseModel) -> str:
     return json.dumps(params.model_dump(mode="json"), sort_keys=True)
+
+
+def refuse_problems(preview: dict, key: str, refusal: str) -> dict:
+    """The preview, unless it lists problems under `key`: then the action is refused with them, nothing written."""
+    if preview[key]:
+        raise ToolError(f"{refusal}: " + "; ".join(preview[key]))
+    return preview
 
 
 def run_once(con: duckdb.DuckDBPyConnection, ctx: ToolContext, action: str, params: BaseModel,

@@ -7,8 +7,8 @@ from datetime import date, datetime
 import duckdb
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from tools.actions.base import ActionResult, run_once
-from tools.registry import ToolContext, ToolError, register
+from tools.actions.base import ActionResult, refuse_problems, run_once
+from tools.registry import ToolContext, register
 
 
 class BudgetChange(BaseModel, use_attribute_docstrings=True):
@@ -65,10 +65,7 @@ def preview_update_budget(con, params: BudgetChange, ctx: ToolContext) -> dict:
 def update_budget(con: duckdb.DuckDBPyConnection, params: BudgetChange, ctx: ToolContext) -> ActionResult:
     """Record a new per-channel daily budget plan (each channel may change by at most the configured bound)."""
     def prepare() -> dict:
-        info = preview_update_budget(con, params, ctx)
-        if info["problems"]:
-            raise ToolError("Budget change refused: " + "; ".join(info["problems"]))
-        return info
+        return refuse_problems(preview_update_budget(con, params, ctx), "problems", "Budget change refused")
 
     def write(con, aid: str, info: dict):
         effective = params.effective_date or con.execute("SELECT max(date) + 1 FROM ad_spend").fetchone()[0]

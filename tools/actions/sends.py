@@ -9,7 +9,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import compliance
-from tools.actions.base import ActionResult, run_once
+from tools.actions.base import ActionResult, refuse_problems, run_once
 from tools.registry import ToolContext, ToolError, register
 
 
@@ -38,14 +38,6 @@ def _resolve_audience(con, ref: str) -> tuple[str, str]:
     return row
 
 
-def _compliance(text: str, channel: str) -> list[str]:
-    try:
-        from tools.compliance import check
-    except ImportError:  # compliance rules not installed: refuse to send unchecked content
-        raise ToolError("The compliance checker is unavailable, so nothing can be scheduled.") from None
-    return [str(v) for v in check(text, channel)]
-
-
 def preview_schedule_campaign(con, params: ScheduleParams, ctx: ToolContext) -> dict:
     aid, name = _resolve_audience(con, params.audience)
     size = con.execute("SELECT count(*) FROM audience_members WHERE audience_id = ?", [aid]).fetchone()[0]
@@ -67,10 +59,8 @@ def preview_schedule_campaign(con, params: ScheduleParams, ctx: ToolContext) -> 
 def schedule_campaign(con: duckdb.DuckDBPyConnection, params: ScheduleParams, ctx: ToolContext) -> ActionResult:
     """Queue a send of approved content to an audience at a time, with a deterministic holdout group."""
     def prepare() -> dict:
-        info = preview_schedule_campaign(con, params, ctx)
-        if info["compliance"]:
-            raise ToolError("The content fails compliance: " + "; ".join(info["compliance"]))
-        return info
+        return refuse_problems(preview_schedule_campaign(con, params, ctx), "compliance",
+                               "The content fails compliance")
 
     def write(con, aid: str, info: dict):
         cut = int(round(params.holdout_pct * 10_000))

@@ -296,7 +296,7 @@ def migrations() -> list[Migration]:
 def schema_markdown() -> str:
     """docs/schema.md, generated."""
     lines = ["# Warehouse schema", "",
-             f"Generated from `tools/schema.py` (schema version {SCHEMA_VERSION}); `make docs` rewrites it, "
+             f"Generated from `tools/warehouse/schema.py` (schema version {SCHEMA_VERSION}); `make docs` rewrites it, "
              "and a test fails when it is stale.", "",
              "`northstar load TABLE FILE` validates files for the canonical tables against this: required "
              "columns (**bold**), types, primary keys and dates. Columns marked PII are masked in `query_data` "

@@ -8,6 +8,7 @@ scores every customer active at `as_of`. Table mode trains on a labelled custome
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import duckdb
@@ -15,22 +16,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
-from tools.analytics.customers.scoring import (
+from tools.analytics.customers.classifier import (
     RELIABLE_AUC,
+    Fitted,
+    Quality,
     band,
-    fingerprint,
     fit_best,
     fit_split,
     importance,
-    make_run_id,
-    need,
+    is_reliable,
+    model_metrics,
     quality,
     reasons,
-    resolve_as_of,
     sample_rows,
-    save_run,
-    table_matrix,
 )
+from tools.analytics.customers.features import table_matrix
+from tools.analytics.customers.runs import fingerprint, make_run_id, need, resolve_as_of, save_run
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 
@@ -83,38 +84,38 @@ class ChurnResult(ToolResult):
 
 def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, active_days: int) -> dict[str, np.ndarray]:
     """Features per customer active at `cutoff`, from data on or before `cutoff` only (SQL)."""
-    c = f"DATE '{cutoff.isoformat()}'"
+    day = f"DATE '{cutoff.isoformat()}'"
     end = f"TIMESTAMP '{(cutoff + timedelta(days=1)).isoformat()}'"
     return con.execute(f"""
         WITH o AS (SELECT customer_id, max(order_date) AS last_order, count(*) AS orders,
-                     count(*) FILTER (WHERE order_date > {c} - 90) AS orders_90d,
-                     count(*) FILTER (WHERE order_date > {c} - 365) AS orders_365d,
+                     count(*) FILTER (WHERE order_date > {day} - 90) AS orders_90d,
+                     count(*) FILTER (WHERE order_date > {day} - 365) AS orders_365d,
                      sum(revenue::DECIMAL(38, 6))::DOUBLE AS revenue,
-                     coalesce(sum(revenue::DECIMAL(38, 6)) FILTER (WHERE order_date > {c} - 365), 0)
+                     coalesce(sum(revenue::DECIMAL(38, 6)) FILTER (WHERE order_date > {day} - 365), 0)
                        AS revenue_365d, avg((coalesce(discount, 0) > 0)::INT) AS discount_share
-                   FROM orders WHERE order_date <= {c} GROUP BY customer_id
-                   HAVING max(order_date) > {c} - {int(active_days)}),
+                   FROM orders WHERE order_date <= {day} GROUP BY customer_id
+                   HAVING max(order_date) > {day} - {int(active_days)}),
         ev AS (SELECT customer_id,
-                 count(*) FILTER (WHERE event_type IN ('page_view', 'app_session') AND event_time > {c} - 90)
+                 count(*) FILTER (WHERE event_type IN ('page_view', 'app_session') AND event_time > {day} - 90)
                    AS sessions_90d,
                  max(event_time) FILTER (WHERE event_type IN ('page_view', 'app_session')) AS last_session,
-                 count(*) FILTER (WHERE event_type = 'support_ticket' AND event_time > {c} - 180) AS tickets_180d,
+                 count(*) FILTER (WHERE event_type = 'support_ticket' AND event_time > {day} - 180) AS tickets_180d,
                  count(*) FILTER (WHERE event_type = 'support_ticket') AS tickets
                FROM events WHERE event_time < {end} AND event_type IN ('page_view', 'app_session', 'support_ticket')
                GROUP BY customer_id),
-        em AS (SELECT customer_id, count(*) FILTER (WHERE sent_at > {c} - 180) AS sends_180d,
-                 count(*) FILTER (WHERE sent_at > {c} - 180 AND opened) AS opens_180d,
+        em AS (SELECT customer_id, count(*) FILTER (WHERE sent_at > {day} - 180) AS sends_180d,
+                 count(*) FILTER (WHERE sent_at > {day} - 180 AND opened) AS opens_180d,
                  count(*) AS sends, count(*) FILTER (WHERE opened) AS opens,
                  bool_or(coalesce(unsubscribed, false)) AS unsub
                FROM email_sends WHERE sent_at < {end} GROUP BY customer_id),
         rate AS (SELECT coalesce(sum(opens) / nullif(sum(sends), 0), 0) AS m FROM em),
         rv AS (SELECT customer_id, count(*) AS negative FROM reviews
-               WHERE review_date <= {c} AND rating <= 2 AND customer_id IS NOT NULL GROUP BY customer_id)
-        SELECT o.customer_id, date_diff('day', o.last_order, {c}) AS recency_days,
-          date_diff('day', cu.signup_date, {c}) AS tenure_days, o.orders, o.orders_90d, o.orders_365d,
+               WHERE review_date <= {day} AND rating <= 2 AND customer_id IS NOT NULL GROUP BY customer_id)
+        SELECT o.customer_id, date_diff('day', o.last_order, {day}) AS recency_days,
+          date_diff('day', cu.signup_date, {day}) AS tenure_days, o.orders, o.orders_90d, o.orders_365d,
           o.revenue / o.orders AS aov, o.revenue_365d, o.discount_share,
           coalesce(ev.sessions_90d, 0) AS sessions_90d,
-          coalesce(date_diff('day', ev.last_session::DATE, {c}), date_diff('day', cu.signup_date, {c}))
+          coalesce(date_diff('day', ev.last_session::DATE, {day}), date_diff('day', cu.signup_date, {day}))
             AS days_since_session,
           coalesce(ev.tickets_180d, 0) AS support_tickets_180d, coalesce(ev.tickets, 0) AS support_tickets,
           (coalesce(em.opens_180d, 0) + 2 * rate.m) / (coalesce(em.sends_180d, 0) + 2) AS email_open_rate_180d,
@@ -123,7 +124,7 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, active_days: in
             - (coalesce(em.opens, 0) + 2 * rate.m) / (coalesce(em.sends, 0) + 2) AS email_open_trend,
           coalesce(em.unsub, false)::INT AS unsubscribed, coalesce(rv.negative, 0) AS negative_reviews,
           coalesce(cu.loyalty_member, false)::INT AS loyalty_member
-        FROM o JOIN customers cu ON cu.customer_id = o.customer_id AND cu.signup_date <= {c}
+        FROM o JOIN customers cu ON cu.customer_id = o.customer_id AND cu.signup_date <= {day}
         LEFT JOIN ev ON ev.customer_id = o.customer_id LEFT JOIN em ON em.customer_id = o.customer_id
         LEFT JOIN rv ON rv.customer_id = o.customer_id CROSS JOIN rate
         ORDER BY o.customer_id""").fetchnumpy()
@@ -136,57 +137,165 @@ def churn_labels(con: duckdb.DuckDBPyConnection, ids: np.ndarray, cutoff: date, 
     return (~np.isin(ids, bought["customer_id"])).astype(int)
 
 
-def _matrix(feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    names = [k for k in feats if k != "customer_id"]
-    X = np.column_stack([np.asarray(feats[k], dtype=float) for k in names])
-    return np.asarray(feats["customer_id"]), np.nan_to_num(X), names
+@dataclass
+class Snapshot:
+    """Customers active at a cutoff and their features (columns named by `names`)."""
+
+    ids: np.ndarray
+    X: np.ndarray
+    names: list[str]
 
 
-def _warehouse(con, p: ChurnParams):
+def snapshot(con: duckdb.DuckDBPyConnection, cutoff: date, active_days: int) -> Snapshot:
+    features = churn_features(con, cutoff, active_days)
+    names = [k for k in features if k != "customer_id"]
+    X = np.column_stack([np.asarray(features[k], dtype=float) for k in names])
+    return Snapshot(np.asarray(features["customer_id"]), np.nan_to_num(X), names)
+
+
+@dataclass
+class Trained:
+    """A churn model, its out-of-sample check, and the customers it scores."""
+
+    fitted: Fitted
+    holdout: Quality
+    holdout_X: np.ndarray
+    """The rows the holdout quality was measured on (drivers are measured on them too)."""
+    holdout_y: np.ndarray
+    ids: np.ndarray
+    """The customers to score, and their features."""
+    X: np.ndarray
+    value: np.ndarray | None
+    """Trailing-year revenue of each scored customer (warehouse mode; None in table mode)."""
+    setup: dict
+    """How the model was trained and checked, reported in the metrics."""
+
+
+def _warehouse(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> Trained:
+    """Fit at `as_of − horizon` (labels observed by `as_of`), check out of time from `as_of − 2 × horizon`."""
     need(con, "orders", ["customer_id", "order_date", "revenue", "discount"])
     need(con, "customers", ["customer_id", "signup_date", "loyalty_member"])
-    for t in ("events", "email_sends", "reviews"):
-        need(con, t)
-    as_of = resolve_as_of(con, p.as_of)
-    h = timedelta(days=p.horizon_days)
-    ids_s, X_s, names = _matrix(churn_features(con, as_of, p.active_days))
-    ids_b, X_b, _ = _matrix(churn_features(con, as_of - h, p.active_days))
-    ids_a, X_a, _ = _matrix(churn_features(con, as_of - 2 * h, p.active_days))
-    if min(ids_a.size, ids_b.size, ids_s.size) < MIN_CUSTOMERS:
-        raise ToolError(f"Too few active customers to fit a churn model: {ids_a.size:,} at {as_of - 2 * h}, "
-                        f"{ids_b.size:,} at {as_of - h}, {ids_s.size:,} at {as_of} (need {MIN_CUSTOMERS}). "
-                        "Use a later as_of, a shorter horizon_days or a longer active_days.")
-    y_b = churn_labels(con, ids_b, as_of - h, p.horizon_days)
-    y_a = churn_labels(con, ids_a, as_of - 2 * h, p.horizon_days)
+    for table in ("events", "email_sends", "reviews"):
+        need(con, table)
+    as_of = resolve_as_of(con, params.as_of)
+    horizon = timedelta(days=params.horizon_days)
+    scored = snapshot(con, as_of, params.active_days)
+    train = snapshot(con, as_of - horizon, params.active_days)
+    early = snapshot(con, as_of - 2 * horizon, params.active_days)
+    if min(early.ids.size, train.ids.size, scored.ids.size) < MIN_CUSTOMERS:
+        raise ToolError(f"Too few active customers to fit a churn model: {early.ids.size:,} at {as_of - 2 * horizon}, "
+                        f"{train.ids.size:,} at {as_of - horizon}, {scored.ids.size:,} at {as_of} (need "
+                        f"{MIN_CUSTOMERS}). Use a later as_of, a shorter horizon_days or a longer active_days.")
+    y_train = churn_labels(con, train.ids, as_of - horizon, params.horizon_days)
+    y_early = churn_labels(con, early.ids, as_of - 2 * horizon, params.horizon_days)
+    names = scored.names
     groups = [GROUPS.get(n, n) for n in names]
-    fitted = fit_best(X_b, y_b, names, p.seed, groups)
-    check = fit_split(fitted.kind, X_a, y_a, names, groups, p.seed)
-    h_idx = sample_rows(y_b, HOLDOUT_CAP, p.seed)
-    hold = quality(y_b[h_idx], check.predict(X_b[h_idx]))
-    value = X_s[:, names.index("revenue_365d")]
-    setup = {"as_of": as_of, "train_cutoff": as_of - h, "train_rows": int(ids_b.size),
-             "holdout": f"customers active on {as_of - h}, predicted out of time by a model fitted at {as_of - 2 * h}",
-             "churn_rate_train": float(y_b.mean())}
-    return fitted, hold, (X_b[h_idx], y_b[h_idx]), ids_s, X_s, value, setup
+    fitted = fit_best(train.X, y_train, names, params.seed, groups)
+    check = fit_split(fitted.kind, early.X, y_early, names, groups, params.seed)
+    hold = sample_rows(y_train, HOLDOUT_CAP, params.seed)
+    setup = {"as_of": as_of, "train_cutoff": as_of - horizon, "train_rows": int(train.ids.size),
+             "holdout": f"customers active on {as_of - horizon}, predicted out of time by a model fitted at "
+                        f"{as_of - 2 * horizon}",
+             "churn_rate_train": float(y_train.mean())}
+    return Trained(fitted, quality(y_train[hold], check.predict(train.X[hold])), train.X[hold], y_train[hold],
+                   scored.ids, scored.X, scored.X[:, names.index("revenue_365d")], setup)
 
 
-def _table(con, p: ChurnParams):
-    table = p.table
-    need(con, table, [p.id_column, p.label_column] + list(p.feature_columns or []))
-    ids, y, X, names, notes = table_matrix(con, table, p.id_column, p.label_column, p.feature_columns,
-                                           positive=("yes", "true", "1", "churn", "churned", "y", "t"))
+def _table(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> Trained:
+    """Fit on a stratified random 80 % of a labelled table, check on the other 20 %, score every row."""
+    table = params.table
+    need(con, table, [params.id_column, params.label_column] + list(params.feature_columns or []))
+    matrix = table_matrix(con, table, params.id_column, params.label_column, params.feature_columns,
+                          positive=("yes", "true", "1", "churn", "churned", "y", "t"))
+    ids, y, X = matrix.ids, matrix.labels, matrix.X
     if ids.size < MIN_CUSTOMERS:
         raise ToolError(f"Too few customers in {table} to fit a churn model: {ids.size} (need {MIN_CUSTOMERS}).")
-    rng = np.random.default_rng(p.seed)
-    hold_mask = np.zeros(ids.size, dtype=bool)
+    rng = np.random.default_rng(params.seed)
+    hold = np.zeros(ids.size, dtype=bool)
     for cls in (0, 1):  # stratified 20 % holdout
         idx = np.flatnonzero(y == cls)
-        hold_mask[rng.choice(idx, round(0.2 * idx.size), replace=False)] = True
-    fitted = fit_best(X[~hold_mask], y[~hold_mask], names, p.seed)
-    hold = quality(y[hold_mask], fitted.predict(X[hold_mask]))
-    setup = {"holdout": "a stratified random 20 % of the table", "train_rows": int((~hold_mask).sum()),
-             "churn_rate_train": float(y[~hold_mask].mean()), "notes": notes}
-    return fitted, hold, (X[hold_mask], y[hold_mask]), ids, X, None, setup
+        hold[rng.choice(idx, round(0.2 * idx.size), replace=False)] = True
+    fitted = fit_best(X[~hold], y[~hold], matrix.names, params.seed)
+    setup = {"holdout": "a stratified random 20 % of the table", "train_rows": int((~hold).sum()),
+             "churn_rate_train": float(y[~hold].mean()), "notes": matrix.notes}
+    return Trained(fitted, quality(y[hold], fitted.predict(X[hold])), X[hold], y[hold], ids, X, None, setup)
+
+
+@dataclass
+class Scores:
+    """Every scored customer's probability, band, reasons and value at risk, and what the model rests on."""
+
+    run_id: str
+    prob: np.ndarray
+    bands: np.ndarray
+    why: np.ndarray
+    """Top reasons (None outside the REASONS_CAP riskiest non-low customers)."""
+    at_risk: np.ndarray
+    """Probability × trailing-year revenue (warehouse mode), else the probability."""
+    drivers: list[dict]
+    reliable: bool
+
+
+def _score(trained: Trained, params: ChurnParams) -> Scores:
+    fitted, ids, X = trained.fitted, trained.ids, trained.X
+    drivers = importance(fitted, trained.holdout_X, trained.holdout_y, params.seed)
+    prob = fitted.predict(X)
+    bands = band(prob, params.high_risk, params.medium_risk, ("high", "medium", "low"))
+    risky = np.argsort(-prob, kind="stable")[: min(int((bands != "low").sum()), REASONS_CAP)]
+    why = np.full(ids.size, None, dtype=object)
+    why[risky] = reasons(fitted, X[risky], drivers, np.median(X, axis=0))
+    run_id = make_run_id("churn", params, trained.setup.get("as_of"), fingerprint(ids, prob, why[risky]))
+    at_risk = prob * trained.value if trained.value is not None else prob
+    return Scores(run_id, prob, bands, why, at_risk, drivers, is_reliable(fitted, trained.holdout))
+
+
+def _save(con: duckdb.DuckDBPyConnection, params: ChurnParams, trained: Trained, scores: Scores) -> str | None:
+    """Save the scores to churn_scores; a warning when they cannot be saved."""
+    if not np.issubdtype(np.asarray(trained.ids).dtype, np.integer):
+        return (f"churn_scores keys customers by integer id; the ids of {params.table} are text, so the scores were "
+                "returned but not saved.")
+    return save_run(con, "churn_scores", scores.run_id, {
+        "customer_id": trained.ids.astype(np.int64), "probability": scores.prob, "risk_band": scores.bands,
+        "top_reasons": scores.why})
+
+
+def _rows(trained: Trained, scores: Scores, limit: int) -> list[dict]:
+    """The `limit` customers with the most at risk (value at risk in warehouse mode, else probability)."""
+    ids, value, prob = trained.ids, trained.value, scores.prob
+    return [{"customer_id": ids[i], "probability": round(float(prob[i]), 4), "risk_band": scores.bands[i],
+             **({"revenue_365d": round(float(value[i]), 2), "value_at_risk": round(float(scores.at_risk[i]), 2)}
+                if value is not None else {}), "top_reasons": scores.why[i]}
+            for i in np.argsort(-scores.at_risk, kind="stable")[:limit]]
+
+
+def _metrics(trained: Trained, scores: Scores) -> dict:
+    bands = scores.bands
+    metrics = {"run_id": scores.run_id, **trained.setup, **model_metrics(trained.fitted, trained.holdout),
+               "scored": int(trained.ids.size), "high_risk": int((bands == "high").sum()),
+               "medium_risk": int((bands == "medium").sum()), "mean_probability": float(scores.prob.mean()),
+               "drivers": scores.drivers[:10]}
+    if trained.value is not None:
+        metrics["value_at_risk"] = float(scores.at_risk.sum())
+        metrics["value_at_risk_high"] = float(scores.at_risk[bands == "high"].sum())
+    return metrics
+
+
+def _summary(params: ChurnParams, trained: Trained, scores: Scores, metrics: dict) -> str:
+    hold, fitted, setup, n = trained.holdout, trained.fitted, trained.setup, trained.ids.size
+    where = f"as of {setup['as_of']}" if params.table is None else f"in {params.table}"
+    model = (f"{fitted.kind.replace('_', ' ')}, CV AUC {metrics['cv_auc']:.3f}, holdout AUC {hold.auc:.3f} on "
+             f"{setup['holdout']}")
+    counts = (f"{metrics['high_risk']:,} high risk (probability ≥ {pct(params.high_risk, 0)}), "
+              f"{metrics['medium_risk']:,} medium; mean probability {pct(float(scores.prob.mean()))}"
+              + (f", value at risk {money(metrics['value_at_risk'])} (trailing-year revenue × probability)"
+                 if trained.value is not None else ""))
+    if scores.reliable:
+        top_drivers = [d["driver"] for d in scores.drivers[:3]]
+        return (f"Churn risk for {n:,} customers {where}: {counts}. Model: {model}, top-decile lift "
+                f"{hold.top_decile_lift:.2f}; reliable enough to act on. Top drivers: {', '.join(top_drivers)}.")
+    return (f"The churn model for {n:,} customers {where} is NOT better than chance by a clear margin "
+            f"({model}; {RELIABLE_AUC} needed): do not act on these scores, and its drivers mean nothing "
+            f"either. For reference only: {counts}.")
 
 
 @register(example=ChurnParams(horizon_days=90, limit=10),
@@ -196,64 +305,22 @@ def _table(con, p: ChurnParams):
                     "What drives churn?", "churn probability per customer as of June 30",
                     "Show me the customers most likely to stop buying", "how much revenue is at risk from churn?",
                     "Train a churn model on the telco table", "Is our churn model reliable?"])
-def score_churn(con: duckdb.DuckDBPyConnection, p: ChurnParams) -> ChurnResult:
+def score_churn(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> ChurnResult:
     """Score each customer's risk of churning within the horizon after `as_of`, with model quality and drivers."""
-    if p.medium_risk >= p.high_risk:
+    if params.medium_risk >= params.high_risk:
         raise ToolError("medium_risk must be below high_risk.")
-    warehouse = p.table is None
-    fitted, hold, (X_h, y_h), ids, X, value, setup = _warehouse(con, p) if warehouse else _table(con, p)
-    cv_auc = fitted.cv[fitted.kind]["auc"]
-    reliable = cv_auc >= RELIABLE_AUC and (hold["auc"] or 0) >= RELIABLE_AUC
-    drivers = importance(fitted, X_h, y_h, p.seed)
-    prob = fitted.predict(X)
-    bands = band(prob, p.high_risk, p.medium_risk, ("high", "medium", "low"))
-    risky = np.argsort(-prob, kind="stable")[: min(int((bands != "low").sum()), REASONS_CAP)]
-    why = np.full(ids.size, None, dtype=object)
-    why[risky] = reasons(fitted, X[risky], drivers, np.median(X, axis=0))
-    run_id = make_run_id("churn", p, setup.get("as_of"), fingerprint(ids, prob, why[risky]))
+    trained = _warehouse(con, params) if params.table is None else _table(con, params)
+    scores = _score(trained, params)
     warnings = []
-    if not reliable:
-        warnings.append(f"The model is not reliable (CV AUC {cv_auc:.2f}, holdout AUC {hold['auc'] or 0:.2f}; "
+    if not scores.reliable:
+        cv_auc = trained.fitted.cv[trained.fitted.kind]["auc"]
+        warnings.append(f"The model is not reliable (CV AUC {cv_auc:.2f}, holdout AUC {trained.holdout.auc or 0:.2f}; "
                         f"needs {RELIABLE_AUC} or more): do not act on these scores.")
-    int_ids = np.issubdtype(np.asarray(ids).dtype, np.integer)
-    if int_ids:
-        note = save_run(con, "churn_scores", run_id, {"customer_id": ids.astype(np.int64), "probability": prob,
-                                                      "risk_band": bands, "top_reasons": why})
-    else:
-        note = (f"churn_scores keys customers by integer id; the ids of {p.table} are text, so the scores were "
-                "returned but not saved.")
+    note = _save(con, params, trained, scores)
     if note:
         warnings.append(note)
-    at_risk = prob * value if value is not None else prob
-    order = np.argsort(-at_risk, kind="stable")[: p.limit]
-    rows = [{"customer_id": ids[i], "probability": round(float(prob[i]), 4), "risk_band": bands[i],
-             **({"revenue_365d": round(float(value[i]), 2), "value_at_risk": round(float(at_risk[i]), 2)}
-                if value is not None else {}), "top_reasons": why[i]} for i in order]
-    n_high = int((bands == "high").sum())
-    top_drivers = [d["driver"] for d in drivers[:3]]
-    metrics = {"run_id": run_id, **setup, "model": fitted.kind, "cv_auc": cv_auc,
-               "cv_auc_std": fitted.cv[fitted.kind]["auc_std"], "cv": fitted.cv, "holdout_auc": hold["auc"],
-               "pr_auc": hold["pr_auc"], "brier": hold["brier"], "top_decile_lift": hold["top_decile_lift"],
-               "calibration": hold["calibration"], "reliable": reliable, "scored": int(ids.size),
-               "high_risk": n_high, "medium_risk": int((bands == "medium").sum()),
-               "mean_probability": float(prob.mean()), "drivers": drivers[:10]}
-    if value is not None:
-        metrics["value_at_risk"] = float(at_risk.sum())
-        metrics["value_at_risk_high"] = float(at_risk[bands == "high"].sum())
-    where = f"as of {setup['as_of']}" if warehouse else f"in {p.table}"
-    model = f"{fitted.kind.replace('_', ' ')}, CV AUC {cv_auc:.3f}, holdout AUC {hold['auc']:.3f} on {setup['holdout']}"
-    counts = (f"{n_high:,} high risk (probability ≥ {pct(p.high_risk, 0)}), {metrics['medium_risk']:,} medium; mean "
-              f"probability {pct(float(prob.mean()))}"
-              + (f", value at risk {money(metrics['value_at_risk'])} (trailing-year revenue × probability)"
-                 if value is not None else ""))
-    if reliable:
-        summary = (f"Churn risk for {ids.size:,} customers {where}: {counts}. Model: {model}, top-decile lift "
-                   f"{hold['top_decile_lift']:.2f}; reliable enough to act on. Top drivers: {', '.join(top_drivers)}.")
-    else:
-        summary = (f"The churn model for {ids.size:,} customers {where} is NOT better than chance by a clear margin "
-                   f"({model}; {RELIABLE_AUC} needed): do not act on these scores, and its drivers mean nothing "
-                   f"either. For reference only: {counts}.")
-    chart = charts.bar([{"driver": d["driver"], "importance": round(d["importance"], 4)} for d in drivers[:8]],
+    metrics = _metrics(trained, scores)
+    chart = charts.bar([{"driver": d["driver"], "importance": round(d["importance"], 4)} for d in scores.drivers[:8]],
                        "driver", "importance", "What drives churn (drop in AUC when shuffled)")
-    return ChurnResult(summary=summary, data=rows, metrics=metrics, chart=chart, warnings=warnings)
-
+    return ChurnResult(summary=_summary(params, trained, scores, metrics), data=_rows(trained, scores, params.limit),
+                       metrics=metrics, chart=chart, warnings=warnings)

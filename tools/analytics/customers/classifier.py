@@ -1,21 +1,16 @@
-"""Shared machinery of the customer-analytics tools: checks, run ids, saving scores, and the classifier
-that score_churn and score_leads both use (logistic regression vs gradient boosting, calibrated)."""
+"""The classifier score_churn and score_leads share: logistic regression vs gradient boosting chosen by
+cross-validated AUC and calibrated (Platt), its quality on held-out rows, grouped permutation importance and
+per-row reasons. Pure numpy/scikit-learn: no SQL (features.py builds matrices, runs.py saves scores)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
-from datetime import date
 
-import duckdb
 import numpy as np
-import pyarrow as pa
-from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
 from tools.registry import ToolError
-from tools.warehouse import WarehouseError, data_end, is_numeric, quote, require_table, transaction
 
 RELIABLE_AUC = 0.6
 """Below this cross-validated (or holdout) AUC a model is not reliable and the tools say not to act on it."""
@@ -38,93 +33,7 @@ def single_thread(fn):
     return inner
 
 
-# ---- checks and bookkeeping ---------------------------------------------------------------------------------
-
-def need(con: duckdb.DuckDBPyConnection, table: str, columns: list[str] | tuple[str, ...] = ()) -> None:
-    """require_table, but as a ToolError (the agent and CLI show the message, never a traceback)."""
-    try:
-        require_table(con, table, columns)
-    except WarehouseError as exc:
-        raise ToolError(str(exc)) from exc
-
-
-def ident(name: str) -> str:
-    """A safely quoted identifier, or a ToolError explaining what a valid name looks like."""
-    try:
-        return quote(name)
-    except WarehouseError as exc:
-        raise ToolError(str(exc)) from exc
-
-
-def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: date | None, last: date | None = None,
-                  what: str = "the warehouse's data") -> date:
-    """Default `as_of` to the last day with data; refuse dates after it (the future has no data)."""
-    last = last if last is not None else data_end(con)
-    if last is None:
-        raise ToolError("There is no dated data yet. Run `northstar init --demo` or load your tables.")
-    if as_of is None:
-        return last
-    if as_of > last:
-        raise ToolError(f"as_of {as_of} is after the last day of {what} ({last}); use {last} or an earlier date.")
-    return as_of
-
-
-def make_run_id(prefix: str, params: BaseModel, *extra) -> str:
-    """A deterministic run id from the arguments and a fingerprint of the rows a run saves: the same id means the
-    same rows, so a re-run reuses them."""
-    blob = params.model_dump_json() + "|" + "|".join(map(str, extra))
-    return f"{prefix}-{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
-
-
-def read_only(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
-    return bool(rows and rows[0][0])  # fetchall completes the result, so register() may follow
-
-
-def fingerprint(*arrays) -> str:
-    """A cheap digest of arrays (shapes, column sums, text), so a run id changes when its data or scores do."""
-    parts = []
-    for a in arrays:
-        a = np.asarray(a)
-        parts.append(str(a.shape))
-        if a.dtype.kind in "biuf":
-            parts.append(np.round(np.asarray(a, dtype=float).reshape(a.shape[0], -1).sum(axis=0), 6).tobytes().hex())
-        else:
-            parts.append(hashlib.sha1("\x1f".join(map(str, a.ravel().tolist())).encode()).hexdigest())
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-
-
-def save_run(con: duckdb.DuckDBPyConnection, table: str, run_id: str, columns: dict) -> str | None:
-    """Save `run_id`'s rows of an output table; returns a warning when they cannot be saved.
-
-    Run ids are deterministic (arguments + fingerprint of the scores), so a run already saved in full is left as
-    it is: re-running is free, and a large DELETE (slow on DuckDB's key index) is avoided."""
-    if read_only(con):
-        return f"The warehouse is open read-only, so {table} was not updated (run {run_id})."
-    n = len(next(iter(columns.values())))
-    have = con.execute(f"SELECT count(*) FROM {quote(table)} WHERE run_id = ?", [run_id]).fetchall()[0][0]
-    if have == n:
-        return None
-    stage = f"_stage_{table}"
-    con.register(stage, pa.table(columns))
-    try:
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with transaction(con):
-            if have:
-                con.execute(f"DELETE FROM {quote(table)} WHERE run_id = ?", [run_id])
-            con.execute(f"INSERT INTO {quote(table)} (run_id, {cols}) SELECT ?, {cols} FROM {stage}", [run_id])
-    finally:
-        con.unregister(stage)
-    return None
-
-
-def band(prob: np.ndarray, high: float, medium: float, names: tuple[str, str, str]) -> np.ndarray:
-    """Label probabilities ≥ high, ≥ medium and below with the three names."""
-    return np.where(prob >= high, names[0], np.where(prob >= medium, names[1], names[2])).astype(object)
-
-
-# ---- a labelled table as a design matrix --------------------------------------------------------------------
-
+# ---- labels, samples and bands --------------------------------------------------------------------------------
 
 def label_vector(values: np.ndarray, positive: tuple[str, ...], column: str) -> np.ndarray:
     """0/1 labels from booleans, 0/1 numbers or yes/no-style text; exactly two classes are required."""
@@ -138,64 +47,28 @@ def label_vector(values: np.ndarray, positive: tuple[str, ...], column: str) -> 
     return (text == pos[0]).astype(int)
 
 
-def table_matrix(con: duckdb.DuckDBPyConnection, table: str, id_col: str, label_col: str | None,
-                 features: list[str] | None, positive: tuple[str, ...] = ("yes", "true", "1", "y", "t"),
-                 max_levels: int = 30):
-    """Numbers as numbers (blanks → median plus a missing flag; non-negative ones also on a log scale), text
-    with few values one-hot encoded, all in SQL; returns ids, labels (or None), X, feature names and notes."""
-    from tools.warehouse import columns_of
+def sample_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Indices of a stratified, seeded sample of at most `cap` rows (all rows when there are fewer)."""
+    n = y.size
+    if n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        k = max(1, round(cap * idx.size / n))
+        keep.append(np.sort(rng.choice(idx, k, replace=False)))
+    return np.sort(np.concatenate(keep))
 
-    types = columns_of(con, table)
-    t = ident(table)
-    cols = features or [c for c in types if c not in (id_col, label_col)]
-    n = con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-    exprs, names, notes = [], [], []
-    for col in cols:
-        q, kind = ident(col), types[col].split("(")[0]
-        if is_numeric(kind):
-            num = f"TRY_CAST({q} AS DOUBLE)"
-        elif kind == "VARCHAR":
-            distinct, filled, numeric = con.execute(
-                f"SELECT count(DISTINCT {q}), count(nullif(trim({q}), '')), "
-                f"count(TRY_CAST(nullif(trim({q}), '') AS DOUBLE)) FROM {t}").fetchall()[0]
-            if filled and numeric >= 0.95 * filled:
-                num = f"TRY_CAST(nullif(trim({q}), '') AS DOUBLE)"
-            elif distinct <= max(50, 0.01 * n):
-                levels = con.execute(f"SELECT {q}, count(*) FROM {t} WHERE {q} IS NOT NULL GROUP BY 1 "
-                                     f"ORDER BY 2 DESC, 1 LIMIT {max_levels}").fetchall()
-                for level, _ in levels:
-                    exprs.append(f"coalesce(({q} = '{str(level).replace(chr(39), chr(39) * 2)}')::DOUBLE, 0)")
-                    names.append(f"{col}={level}")
-                continue
-            else:
-                notes.append(f"{col} left out: {distinct:,} distinct text values (an id or free text)")
-                continue
-        else:
-            notes.append(f"{col} left out: {types[col]} columns are not used as features")
-            continue
-        median, missing, low, distinct = con.execute(
-            f"SELECT median({num}), count(*) - count({num}), min({num}), count(DISTINCT {num}) FROM {t}").fetchall()[0]
-        fill = f"coalesce({num}, {float(median or 0)})"
-        exprs.append(fill)
-        names.append(col)
-        if low is not None and low >= 0 and distinct > 2:  # a log scale too: linear models need it for skew
-            exprs.append(f"ln(1 + {fill})")
-            names.append(f"log1p({col})")
-        if missing:
-            exprs.append(f"({num} IS NULL)::DOUBLE")
-            names.append(f"{col}_missing")
-            notes.append(f"{col}: {missing:,} blank or non-numeric values filled with the median ({median})")
-    if not exprs:
-        raise ToolError(f"No usable feature columns in {table}; pass feature_columns.")
-    label = f", {ident(label_col)} AS _label" if label_col else ""
-    where = f"WHERE {ident(label_col)} IS NOT NULL" if label_col else ""
-    rel = con.execute(f"SELECT {ident(id_col)} AS _id{label}, " + ", ".join(f"{e} AS f{i}" for i, e in
-                      enumerate(exprs)) + f" FROM {t} {where} ORDER BY _id").fetchnumpy()
-    X = np.column_stack([np.asarray(rel[f"f{i}"], dtype=float) for i in range(len(exprs))])
-    y = label_vector(rel["_label"], positive, label_col) if label_col else None
-    if label_col and n > X.shape[0]:
-        notes.append(f"{n - X.shape[0]:,} rows without a label left out")
-    return np.asarray(rel["_id"]), y, X, names, notes
+
+def default_groups(names: list[str]) -> list[str]:
+    """`contract=Two year` → `contract`; `totalcharges_missing` and `log1p(totalcharges)` → `totalcharges`."""
+    return [n.split("=", 1)[0].removesuffix("_missing").removeprefix("log1p(").removesuffix(")") for n in names]
+
+
+def band(prob: np.ndarray, high: float, medium: float, names: tuple[str, str, str]) -> np.ndarray:
+    """Label probabilities ≥ high, ≥ medium and below with the three names."""
+    return np.where(prob >= high, names[0], np.where(prob >= medium, names[1], names[2])).astype(object)
 
 
 # ---- the classifier -------------------------------------------------------------------------------------------
@@ -233,9 +106,9 @@ def _model(kind: str, seed: int):
                                           l2_regularization=1.0, early_stopping=False, random_state=seed)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+def _logit(prob: np.ndarray) -> np.ndarray:
+    prob = np.clip(prob, 1e-6, 1 - 1e-6)
+    return np.log(prob / (1 - prob))
 
 
 def _fit_calibrator(raw: np.ndarray, y: np.ndarray):
@@ -247,25 +120,6 @@ def _fit_calibrator(raw: np.ndarray, y: np.ndarray):
 
 def _apply_calibrator(cal, raw: np.ndarray) -> np.ndarray:
     return cal.predict_proba(_logit(raw)[:, None])[:, 1]
-
-
-def sample_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
-    """Indices of a stratified, seeded sample of at most `cap` rows (all rows when there are fewer)."""
-    n = y.size
-    if n <= cap:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for cls in np.unique(y):
-        idx = np.flatnonzero(y == cls)
-        k = max(1, round(cap * idx.size / n))
-        keep.append(np.sort(rng.choice(idx, k, replace=False)))
-    return np.sort(np.concatenate(keep))
-
-
-def default_groups(names: list[str]) -> list[str]:
-    """`contract=Two year` → `contract`; `totalcharges_missing` and `log1p(totalcharges)` → `totalcharges`."""
-    return [n.split("=", 1)[0].removesuffix("_missing").removeprefix("log1p(").removesuffix(")") for n in names]
 
 
 @single_thread
@@ -313,28 +167,63 @@ def fit_best(X: np.ndarray, y: np.ndarray, names: list[str], seed: int, groups: 
 
 # ---- quality --------------------------------------------------------------------------------------------------
 
-def quality(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
+@dataclass
+class Quality:
+    """How well held-out scores rank the outcome and how well their probabilities match it."""
+
+    auc: float
+    pr_auc: float
+    """Average precision (area under the precision-recall curve)."""
+    brier: float
+    base_rate: float
+    top_decile_lift: float | None
+    """Outcome rate among the top-scored tenth over the base rate (None when the base rate is 0)."""
+    calibration: list[dict]
+    """Per bin of predicted probability (deciles): bin, n, mean_predicted, observed_rate."""
+
+
+def calibration_table(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> list[dict]:
+    """Mean predicted probability and observed rate in each quantile bin of predicted probability."""
+    edges = np.quantile(prob, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, prob, side="right") - 1, 0, bins - 1)
+    table = []
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            table.append({"bin": b + 1, "n": int(members.sum()), "mean_predicted": float(prob[members].mean()),
+                          "observed_rate": float(y[members].mean())})
+    return table
+
+
+def quality(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> Quality:
     """AUC, PR-AUC, Brier, top-decile lift and a calibration table (deciles of predicted probability)."""
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
     if len(np.unique(y)) < 2:
         raise ToolError(f"The holdout ({y.size:,} rows) has only one outcome, so the model cannot be checked; "
                         "use more data or an earlier as_of.")
-    order = np.argsort(-p, kind="stable")
-    top = order[: max(1, y.size // 10)]
+    top = np.argsort(-prob, kind="stable")[: max(1, y.size // 10)]
     base = y.mean()
-    edges = np.quantile(p, np.linspace(0, 1, bins + 1))
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    table = []
-    for b in range(bins):
-        m = which == b
-        if m.any():
-            table.append({"bin": b + 1, "n": int(m.sum()), "mean_predicted": float(p[m].mean()),
-                          "observed_rate": float(y[m].mean())})
-    return {"auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-            "brier": float(brier_score_loss(y, p)), "base_rate": float(base),
-            "top_decile_lift": float(y[top].mean() / base) if base > 0 else None, "calibration": table}
+    return Quality(auc=float(roc_auc_score(y, prob)), pr_auc=float(average_precision_score(y, prob)),
+                   brier=float(brier_score_loss(y, prob)), base_rate=float(base),
+                   top_decile_lift=float(y[top].mean() / base) if base > 0 else None,
+                   calibration=calibration_table(y, prob, bins))
 
+
+def is_reliable(fitted: Fitted, holdout: Quality) -> bool:
+    """Both the cross-validated and the holdout AUC reach RELIABLE_AUC."""
+    return fitted.cv[fitted.kind]["auc"] >= RELIABLE_AUC and (holdout.auc or 0) >= RELIABLE_AUC
+
+
+def model_metrics(fitted: Fitted, holdout: Quality) -> dict:
+    """The model's choice and quality as the tools report them in their metrics."""
+    return {"model": fitted.kind, "cv_auc": fitted.cv[fitted.kind]["auc"],
+            "cv_auc_std": fitted.cv[fitted.kind]["auc_std"], "cv": fitted.cv, "holdout_auc": holdout.auc,
+            "pr_auc": holdout.pr_auc, "brier": holdout.brier, "top_decile_lift": holdout.top_decile_lift,
+            "calibration": holdout.calibration, "reliable": is_reliable(fitted, holdout)}
+
+
+# ---- drivers and reasons --------------------------------------------------------------------------------------
 
 @single_thread
 def importance(fitted: Fitted, X: np.ndarray, y: np.ndarray, seed: int, cap: int = 8000,
@@ -350,8 +239,8 @@ def importance(fitted: Fitted, X: np.ndarray, y: np.ndarray, seed: int, cap: int
     rng = np.random.default_rng(seed)
     groups = list(dict.fromkeys(fitted.groups))
     out = []
-    for g in groups:
-        cols = [j for j, name in enumerate(fitted.groups) if name == g]
+    for group in groups:
+        cols = [j for j, name in enumerate(fitted.groups) if name == group]
         drops = []
         for _ in range(repeats):
             Xp = Xs.copy()
@@ -359,7 +248,7 @@ def importance(fitted: Fitted, X: np.ndarray, y: np.ndarray, seed: int, cap: int
             drops.append(base - roc_auc_score(ys, fitted.raw(Xp)))
         main = Xs[:, cols[0]]
         corr = float(np.corrcoef(main, base_p)[0, 1]) if main.std() > 0 else 0.0
-        out.append({"driver": g, "importance": float(np.mean(drops)), "importance_std": float(np.std(drops)),
+        out.append({"driver": group, "importance": float(np.mean(drops)), "importance_std": float(np.std(drops)),
                     "features": [fitted.names[j] for j in cols],
                     "direction": f"higher {fitted.names[cols[0]]} {'raises' if corr > 0 else 'lowers'} the score"})
     return sorted(out, key=lambda d: -d["importance"])
@@ -377,8 +266,8 @@ def reasons(fitted: Fitted, X: np.ndarray, drivers: list[dict], typical: np.ndar
         return out
     base = fitted.raw(X)
     contrib = np.zeros((X.shape[0], len(groups)))
-    for k, g in enumerate(groups):
-        cols = [j for j, name in enumerate(fitted.groups) if name == g]
+    for k, group in enumerate(groups):
+        cols = [j for j, name in enumerate(fitted.groups) if name == group]
         Xg = X.copy()
         Xg[:, cols] = typical[cols]
         contrib[:, k] = base - fitted.raw(Xg)

@@ -1,24 +1,31 @@
-"""predict_clv: BG/NBD purchase frequency and Gamma-Gamma spend, fitted by maximum likelihood.
+"""predict_clv: each customer's future purchases, P(alive), order value and lifetime value, from BG/NBD and
+Gamma-Gamma fitted by maximum likelihood (the maths is in clv_models.py).
 
-Calibration data per customer (same-day purchases merged, time in weeks = days / 7): x repeat purchase days,
-t_x the week of the last purchase after the first, T the weeks from the first purchase to `as_of`, and zbar
-the mean value of the repeat purchase days. Log-likelihoods are vectorised over (deduplicated) customers and
-fitted on log-parameters with analytic gradients (Fader, Hardie & Lee 2005; Fader & Hardie 2013).
+Calibration data per customer, computed in SQL (same-day purchases merged, time in weeks = days / 7): x repeat
+purchase days, t_x the week of the last purchase after the first, T the weeks from the first purchase to `as_of`,
+and zbar the mean value of the repeat purchase days.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from tools import charts
-from tools.analytics.customers.scoring import fingerprint, ident, make_run_id, need, resolve_as_of, save_run
+from tools.analytics.customers.clv_models import (
+    bgnbd_ll,
+    conditional_expected_purchases,
+    expected_order_value,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    p_alive,
+)
+from tools.analytics.customers.runs import fingerprint, ident, make_run_id, need, resolve_as_of, save_run
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 from tools.warehouse import columns_of
@@ -60,146 +67,38 @@ class ClvResult(ToolResult):
     pass
 
 
-# ---- BG/NBD ---------------------------------------------------------------------------------------------------
-
-def bgnbd_ll(params, x, t_x, T, w=None, grad: bool = False):
-    """Total BG/NBD log-likelihood (and its gradient w.r.t. log r, log alpha, log a, log b)."""
-    r, alpha, a, b = params
-    w = np.ones_like(x) if w is None else w
-    rep = x > 0
-    bx1 = np.where(rep, b + x - 1, 1.0)
-    A1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    A2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    A3 = -(r + x) * np.log(alpha + T)
-    A4 = np.where(rep, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf)
-    L34 = np.logaddexp(A3, A4)
-    ll = float(w @ (A1 + A2 + L34))
-    if not grad:
-        return ll
-    w3, w4 = np.exp(A3 - L34), np.exp(A4 - L34)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
-    d_alpha = r / alpha - w3 * (r + x) / (alpha + T) - w4 * (r + x) / (alpha + t_x)
-    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
-    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / bx1
-    g = np.array([w @ d_r, w @ d_alpha, w @ d_a, w @ d_b]) * np.asarray(params)
-    return ll, g
-
-
-def fit_bgnbd(x, t_x, T, w=None) -> tuple[np.ndarray, float]:
-    """Maximum-likelihood r, alpha, a, b (on log-parameters, L-BFGS with the analytic gradient)."""
-    w = np.ones_like(x, dtype=float) if w is None else w
-    scale = w.sum()
-
-    def neg(theta):
-        ll, g = bgnbd_ll(np.exp(theta), x, t_x, T, w, grad=True)
-        return -ll / scale, -g / scale
-
-    start = np.log([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0])
-    res = minimize(neg, start, jac=True, method="L-BFGS-B", bounds=[(-12, 12)] * 4,
-                   options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
-    params = np.exp(res.x)
-    return params, bgnbd_ll(params, x, t_x, T, w)
-
-
-def expected_purchases(params, t):
-    """E[X(t)]: expected purchases of a randomly chosen new customer in t weeks (BG/NBD eq. 9)."""
-    r, alpha, a, b = params
-    t = np.asarray(t, dtype=float)
-    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
-
-
-def _log_odds_dead(params, x, t_x, T):
-    r, alpha, a, b = params
-    bx1 = np.where(x > 0, b + x - 1, 1.0)
-    return np.where(x > 0, np.log(a) - np.log(bx1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)), -np.inf)
-
-
-def p_alive(params, x, t_x, T):
-    """P(alive | x, t_x, T)."""
-    return expit(-_log_odds_dead(params, np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)))
-
-
-def conditional_expected_purchases(params, t, x, t_x, T):
-    """E[Y(t) | x, t_x, T]: expected purchases in the next t weeks of a customer with this history (eq. 10)."""
-    r, alpha, a, b = params
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    t = np.asarray(t, dtype=float)
-    A, B, C = r + x, b + x, a + b + x - 1
-    z = t / (alpha + T + t)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_h = np.log(hyp2f1(A, B, C, z))
-        alt = np.log(hyp2f1(C - A, C - B, C, z)) + (C - A - B) * np.log1p(-z)  # Euler's transformation
-        log_h = np.where(np.isfinite(log_h), log_h, alt)
-    head = (a + b + x - 1) / (a - 1)
-    body = 1 - np.exp(log_h + A * (np.log(alpha + T) - np.log(alpha + T + t)))
-    return head * body * expit(-_log_odds_dead(params, x, t_x, T))
-
-
-# ---- Gamma-Gamma ----------------------------------------------------------------------------------------------
-
-def gamma_gamma_ll(params, x, m, grad: bool = False):
-    """Gamma-Gamma log-likelihood of mean repeat spend m over x repeat purchases (and the log-parameter gradient)."""
-    p, q, v = params
-    px = p * x
-    ll_i = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m) + px * np.log(x)
-            - (px + q) * np.log(x * m + v))
-    if not grad:
-        return float(ll_i.sum())
-    d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - np.log(x * m + v))
-    d_q = digamma(px + q) - digamma(q) + np.log(v) - np.log(x * m + v)
-    d_v = q / v - (px + q) / (x * m + v)
-    return float(ll_i.sum()), np.array([d_p.sum(), d_q.sum(), d_v.sum()]) * np.asarray(params)
-
-
-def fit_gamma_gamma(x, m) -> tuple[np.ndarray, float]:
-    def neg(theta):
-        ll, g = gamma_gamma_ll(np.exp(theta), x, m, grad=True)
-        return -ll / x.size, -g / x.size
-
-    res = minimize(neg, np.log([1.0, 2.0, float(np.mean(m))]), jac=True, method="L-BFGS-B", bounds=[(-12, 12)] * 3,
-                   options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
-    params = np.exp(res.x)
-    return params, gamma_gamma_ll(params, x, m)
-
-
-def expected_order_value(params, x, m):
-    """E[M | x, m]: the Gamma-Gamma expected value of a future order (the population mean when x = 0)."""
-    p, q, v = params
-    x = np.asarray(x, dtype=float)
-    return p * (v + x * np.where(x > 0, m, 0.0)) / (p * x + q - 1)
-
-
 # ---- the tool -------------------------------------------------------------------------------------------------
 
-def _source(con, p: ClvParams) -> tuple[str, str]:
+def _source(con: duckdb.DuckDBPyConnection, params: ClvParams) -> tuple[str, str]:
     """SQL over (cid, d, v) for the chosen source, and a label for messages."""
-    if p.table is None:
+    if params.table is None:
         need(con, "orders", ["customer_id", "order_date", "revenue"])
         return "SELECT customer_id AS cid, order_date AS d, revenue AS v FROM orders", "orders"
-    cols = (p.customer_column, p.date_column, p.value_column)
-    need(con, p.table, cols)
-    cid, dcol, vcol = (ident(c) for c in cols)
-    kind = columns_of(con, p.table)[p.date_column]
-    if p.date_format:
-        fmt = p.date_format.replace("'", "")
-        d = f"try_strptime(trim({dcol}::VARCHAR), '{fmt}')::DATE"
+    table, date_column = params.table, params.date_column
+    columns = (params.customer_column, date_column, params.value_column)
+    need(con, table, columns)
+    customer_sql, date_sql, value_sql = (ident(c) for c in columns)
+    kind = columns_of(con, table)[date_column]
+    if params.date_format:
+        fmt = params.date_format.replace("'", "")
+        day = f"try_strptime(trim({date_sql}::VARCHAR), '{fmt}')::DATE"
     elif kind.startswith(("DATE", "TIMESTAMP")):
-        d = f"{dcol}::DATE"
+        day = f"{date_sql}::DATE"
     elif kind == "VARCHAR":
-        d = f"TRY_CAST({dcol} AS DATE)"
+        day = f"TRY_CAST({date_sql} AS DATE)"
     else:
-        raise ToolError(f"Column {p.date_column!r} of {p.table} holds {kind} values, not dates; pass date_format "
+        raise ToolError(f"Column {date_column!r} of {table} holds {kind} values, not dates; pass date_format "
                         "(for 19970101 use '%Y%m%d').")
-    sql = f"SELECT {cid} AS cid, {d} AS d, TRY_CAST({vcol} AS DOUBLE) AS v FROM {ident(p.table)}"
-    bad = con.execute(f"SELECT count(*) FILTER (WHERE {dcol} IS NOT NULL AND {d} IS NULL), count(*) "
-                      f"FROM {ident(p.table)}").fetchall()[0]
-    if bad[0]:
-        raise ToolError(f"{bad[0]:,} of {bad[1]:,} values of {p.table}.{p.date_column} are not dates in the format "
-                        f"{p.date_format or 'YYYY-MM-DD'}; pass the right date_format.")
-    return sql, p.table
+    sql = f"SELECT {customer_sql} AS cid, {day} AS d, TRY_CAST({value_sql} AS DOUBLE) AS v FROM {ident(table)}"
+    bad, total = con.execute(f"SELECT count(*) FILTER (WHERE {date_sql} IS NOT NULL AND {day} IS NULL), count(*) "
+                             f"FROM {ident(table)}").fetchall()[0]
+    if bad:
+        raise ToolError(f"{bad:,} of {total:,} values of {table}.{date_column} are not dates in the format "
+                        f"{params.date_format or 'YYYY-MM-DD'}; pass the right date_format.")
+    return sql, table
 
 
-def _summary(con, sql: str, as_of: date) -> dict[str, np.ndarray]:
+def _history(con: duckdb.DuckDBPyConnection, sql: str, as_of: date) -> dict[str, np.ndarray]:
     """Per customer: x, t_x, T (weeks) and mean repeat spend, computed in SQL."""
     rel = con.execute(f"""
         WITH days AS (SELECT cid, d, sum(coalesce(v, 0)::DECIMAL(38, 6)) AS v  -- exact sums: same data, same result
@@ -211,6 +110,145 @@ def _summary(con, sql: str, as_of: date) -> dict[str, np.ndarray]:
     return rel.fetchnumpy()
 
 
+@dataclass
+class History:
+    """Calibration data per customer: x repeat purchase days, t_x and T in weeks, zbar mean repeat spend."""
+
+    cid: np.ndarray
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    zbar: np.ndarray
+
+    @classmethod
+    def from_columns(cls, columns: dict[str, np.ndarray]) -> History:
+        return cls(np.asarray(columns["cid"]), *(columns[k].astype(float) for k in ("x", "t_x", "T", "zbar")))
+
+
+@dataclass
+class ClvFit:
+    """Both models' maximum-likelihood parameters, and what the fit warns about."""
+
+    bgnbd: np.ndarray
+    """r, alpha, a, b."""
+    log_likelihood: float
+    gamma_gamma: np.ndarray
+    """p, q, v."""
+    gamma_gamma_log_likelihood: float
+    gamma_gamma_customers: int
+    frequency_value_correlation: float
+    warnings: list[str]
+
+
+def _fit_bgnbd(history: History, seed: int) -> tuple[np.ndarray, float]:
+    """BG/NBD on at most FIT_CAP customers, identical (x, t_x, T) rows merged into weighted rows."""
+    x, t_x, T = history.x, history.t_x, history.T
+    n = x.size
+    fit = np.arange(n) if n <= FIT_CAP else np.sort(np.random.default_rng(seed).choice(n, FIT_CAP, replace=False))
+    uniq, counts = np.unique(np.c_[x[fit], t_x[fit], T[fit]], axis=0, return_counts=True)
+    bgnbd, _ = fit_bgnbd(uniq[:, 0], uniq[:, 1], uniq[:, 2], counts.astype(float))
+    return bgnbd, bgnbd_ll(bgnbd, x, t_x, T)
+
+
+def _fit(history: History, seed: int) -> ClvFit:
+    """BG/NBD on every customer, Gamma-Gamma on repeat customers with positive spend (at most FIT_CAP each)."""
+    bgnbd, ll = _fit_bgnbd(history, seed)
+    x, zbar = history.x, history.zbar
+    warnings = []
+    positive = (x > 0) & (zbar > 0)
+    if (x > 0).sum() > positive.sum():
+        warnings.append(f"{int((x > 0).sum() - positive.sum())} repeat customers with zero or negative spend were "
+                        "left out of the Gamma-Gamma fit.")
+    spenders = np.flatnonzero(positive)
+    if spenders.size < MIN_REPEAT:
+        raise ToolError(f"Too few repeat customers with positive spend ({spenders.size}) to fit Gamma-Gamma.")
+    if spenders.size > FIT_CAP:
+        spenders = np.sort(np.random.default_rng(seed).choice(spenders, FIT_CAP, replace=False))
+    gamma_gamma, gg_ll = fit_gamma_gamma(x[spenders], zbar[spenders])
+    if gamma_gamma[1] <= 1:
+        warnings.append("Gamma-Gamma q ≤ 1: one-time buyers get the observed mean order value and CLV is less "
+                        "certain; treat it with caution.")
+    corr = float(np.corrcoef(x[positive], zbar[positive])[0, 1]) if positive.sum() > 2 else 0.0
+    if abs(corr) > 0.3:
+        warnings.append(f"Purchase frequency and order value are correlated (r = {corr:.2f}); Gamma-Gamma assumes "
+                        "they are independent, so CLV may be biased.")
+    return ClvFit(bgnbd, ll, gamma_gamma, gg_ll, int(spenders.size), corr, warnings)
+
+
+@dataclass
+class Forecast:
+    """Per customer over the horizon: expected purchases, P(alive), expected order value and CLV."""
+
+    purchases: np.ndarray
+    alive: np.ndarray
+    value: np.ndarray
+    clv: np.ndarray
+
+
+def _discounted_purchases(bgnbd: np.ndarray, history: History, horizon_days: int, rate: float) -> np.ndarray:
+    """Expected purchases in 30-day steps, each discounted to as_of at the annual `rate`."""
+    x, t_x, T = history.x, history.t_x, history.T
+    ends = np.minimum(np.arange(30, horizon_days + 30, 30), horizon_days)
+    discounted, previous = np.zeros(x.size), np.zeros(x.size)
+    for end in ends:
+        cumulative = conditional_expected_purchases(bgnbd, end / 7.0, x, t_x, T)
+        discounted += (cumulative - previous) / (1 + rate) ** (end / 365.0)
+        previous = cumulative
+    return discounted
+
+
+def _forecast(params: ClvParams, history: History, fit: ClvFit) -> Forecast:
+    x, t_x, T, zbar = history.x, history.t_x, history.T, history.zbar
+    purchases = conditional_expected_purchases(fit.bgnbd, params.horizon_days / 7.0, x, t_x, T)
+    alive = p_alive(fit.bgnbd, x, t_x, T)
+    value = expected_order_value(fit.gamma_gamma, x, zbar)
+    if fit.gamma_gamma[1] <= 1:  # the population mean p·v/(q − 1) does not exist: use the observed mean repeat value
+        value = np.where(x > 0, value, float(zbar[(x > 0) & (zbar > 0)].mean()))
+    discounted = (_discounted_purchases(fit.bgnbd, history, params.horizon_days, params.discount_rate)
+                  if params.discount_rate > 0 else purchases)
+    return Forecast(purchases, alive, value, params.margin * value * discounted)
+
+
+def _rows(history: History, forecast: Forecast, ranked: np.ndarray) -> list[dict]:
+    return [{"customer_id": str(history.cid[i]), "repeat_purchases": int(history.x[i]),
+             "weeks_since_last": round(history.T[i] - history.t_x[i], 2),
+             "expected_purchases": round(float(forecast.purchases[i]), 4),
+             "p_alive": round(float(forecast.alive[i]), 4),
+             "expected_order_value": round(float(forecast.value[i]), 2), "clv": round(float(forecast.clv[i]), 2)}
+            for i in ranked]
+
+
+def _metrics(params: ClvParams, as_of: date, run_id: str, history: History, fit: ClvFit, forecast: Forecast,
+             top10: float) -> dict:
+    n, total = history.x.size, float(forecast.clv.sum())
+    return {
+        "run_id": run_id, "as_of": as_of, "horizon_days": params.horizon_days, "customers": n,
+        "repeat_customers": int((history.x > 0).sum()),
+        "bgnbd": dict(zip(("r", "alpha", "a", "b"), fit.bgnbd.tolist(), strict=True)),
+        "log_likelihood": fit.log_likelihood,
+        "gamma_gamma": dict(zip(("p", "q", "v"), fit.gamma_gamma.tolist(), strict=True)),
+        "gamma_gamma_log_likelihood": fit.gamma_gamma_log_likelihood,
+        "gamma_gamma_customers": fit.gamma_gamma_customers,
+        "frequency_value_correlation": fit.frequency_value_correlation,
+        "expected_purchases_total": float(forecast.purchases.sum()), "mean_p_alive": float(forecast.alive.mean()),
+        "mean_expected_order_value": float(forecast.value.mean()), "clv_total": total, "clv_mean": total / n,
+        "top_decile_share": top10 / total if total else None, "margin": params.margin,
+        "discount_rate": params.discount_rate}
+
+
+def _summary(params: ClvParams, label: str, metrics: dict, fit: ClvFit) -> str:
+    n, total, bgnbd, gamma_gamma = metrics["customers"], metrics["clv_total"], fit.bgnbd, fit.gamma_gamma
+    return (f"CLV over the next {params.horizon_days} days for {n:,} customers ({label}, purchases up to "
+            f"{metrics['as_of']}): {metrics['expected_purchases_total']:,.0f} expected purchases, total value "
+            f"{money(total)} (mean {money(total / n)} per customer"
+            + (f", margin {pct(params.margin, 0)}" if params.margin < 1 else "")
+            + (f", discounted at {pct(params.discount_rate, 1)} a year" if params.discount_rate else "")
+            + f"). The top 10 % of customers hold {pct(metrics['top_decile_share'])} of it. "
+            f"Mean P(alive) {pct(metrics['mean_p_alive'])}. BG/NBD r {bgnbd[0]:.4f}, alpha {bgnbd[1]:.4f}, "
+            f"a {bgnbd[2]:.4f}, b {bgnbd[3]:.4f} (log-likelihood {fit.log_likelihood:,.1f}); Gamma-Gamma "
+            f"p {gamma_gamma[0]:.2f}, q {gamma_gamma[1]:.2f}, v {gamma_gamma[2]:.2f}.")
+
+
 @register(example=ClvParams(horizon_days=180, margin=0.3),
           key_metrics=("clv_total", "clv_mean", "customers", "top_decile_share", "mean_p_alive", "expected_purchases_total"),
           requests=["What is each customer's lifetime value?", "predict CLV for the next 12 months",
@@ -219,92 +257,35 @@ def _summary(con, sql: str, as_of: date) -> dict[str, np.ndarray]:
                     "probability each customer is still alive", "customer lifetime value with a 30% margin",
                     "expected future revenue per customer", "Who are our most valuable customers going forward?",
                     "Fit BG/NBD and Gamma-Gamma on the CDNOW table"])
-def predict_clv(con: duckdb.DuckDBPyConnection, p: ClvParams) -> ClvResult:
+def predict_clv(con: duckdb.DuckDBPyConnection, params: ClvParams) -> ClvResult:
     """Predict each customer's purchases, P(alive), order value and lifetime value over a horizon (BG/NBD + Gamma-Gamma)."""
-    sql, label = _source(con, p)
+    sql, label = _source(con, params)
     last = con.execute(f"SELECT max(d) FROM ({sql})").fetchone()[0]
     if last is None:
         raise ToolError(f"{label} has no purchases to learn from.")
-    as_of = resolve_as_of(con, p.as_of, last, f"purchases in {label}")
-    s = _summary(con, sql, as_of)
-    x, t_x, T = (s[k].astype(float) for k in ("x", "t_x", "T"))
-    n, n_rep = x.size, int((x > 0).sum())
-    if n < MIN_CUSTOMERS or n_rep < MIN_REPEAT:
-        raise ToolError(f"Too few customers to fit BG/NBD: {n} customers with purchases up to {as_of}, {n_rep} of "
-                        f"them repeat buyers (need at least {MIN_CUSTOMERS} and {MIN_REPEAT}). Use a later as_of "
+    as_of = resolve_as_of(con, params.as_of, last, f"purchases in {label}")
+    history = History.from_columns(_history(con, sql, as_of))
+    n, n_repeat = history.x.size, int((history.x > 0).sum())
+    if n < MIN_CUSTOMERS or n_repeat < MIN_REPEAT:
+        raise ToolError(f"Too few customers to fit BG/NBD: {n} customers with purchases up to {as_of}, {n_repeat} "
+                        f"of them repeat buyers (need at least {MIN_CUSTOMERS} and {MIN_REPEAT}). Use a later as_of "
                         "or more data.")
-    fit = np.arange(n) if n <= FIT_CAP else np.sort(np.random.default_rng(p.seed).choice(n, FIT_CAP, replace=False))
-    uniq, w = np.unique(np.c_[x[fit], t_x[fit], T[fit]], axis=0, return_counts=True)
-    bg, _ = fit_bgnbd(uniq[:, 0], uniq[:, 1], uniq[:, 2], w.astype(float))
-    ll = bgnbd_ll(bg, x, t_x, T)
-    zbar = s["zbar"].astype(float)
-    warnings = []
-    gg_ok = (x > 0) & (zbar > 0)
-    if (x > 0).sum() > gg_ok.sum():
-        warnings.append(f"{int((x > 0).sum() - gg_ok.sum())} repeat customers with zero or negative spend were left "
-                        "out of the Gamma-Gamma fit.")
-    gi = np.flatnonzero(gg_ok)
-    if gi.size < MIN_REPEAT:
-        raise ToolError(f"Too few repeat customers with positive spend ({gi.size}) to fit Gamma-Gamma.")
-    if gi.size > FIT_CAP:
-        gi = np.sort(np.random.default_rng(p.seed).choice(gi, FIT_CAP, replace=False))
-    gg, gg_ll = fit_gamma_gamma(x[gi], zbar[gi])
-    if gg[1] <= 1:
-        warnings.append("Gamma-Gamma q ≤ 1: one-time buyers get the observed mean order value and CLV is less "
-                        "certain; treat it with caution.")
-    corr = float(np.corrcoef(x[gg_ok], zbar[gg_ok])[0, 1]) if gg_ok.sum() > 2 else 0.0
-    if abs(corr) > 0.3:
-        warnings.append(f"Purchase frequency and order value are correlated (r = {corr:.2f}); Gamma-Gamma assumes "
-                        "they are independent, so CLV may be biased.")
-
-    horizon = p.horizon_days / 7.0
-    purchases = conditional_expected_purchases(bg, horizon, x, t_x, T)
-    alive = p_alive(bg, x, t_x, T)
-    value = expected_order_value(gg, x, zbar)
-    if gg[1] <= 1:  # the population mean p·v/(q − 1) does not exist: use the observed mean repeat order value
-        value = np.where(x > 0, value, float(zbar[gg_ok].mean()))
-    if p.discount_rate > 0:  # 30-day steps, each discounted to as_of
-        ends = np.minimum(np.arange(30, p.horizon_days + 30, 30), p.horizon_days)
-        disc, prev = np.zeros(n), np.zeros(n)
-        for e in ends:
-            cum = conditional_expected_purchases(bg, e / 7.0, x, t_x, T)
-            disc += (cum - prev) / (1 + p.discount_rate) ** (e / 365.0)
-            prev = cum
-    else:
-        disc = purchases
-    clv = p.margin * value * disc
-
-    cid = np.asarray(s["cid"])
-    run_id = make_run_id("clv", p, as_of, fingerprint(x, t_x, T, zbar, purchases, alive, value, clv))
+    fit = _fit(history, params.seed)
+    forecast = _forecast(params, history, fit)
+    run_id = make_run_id("clv", params, as_of, fingerprint(history.x, history.t_x, history.T, history.zbar,
+                                                           forecast.purchases, forecast.alive, forecast.value,
+                                                           forecast.clv))
+    warnings = list(fit.warnings)
     note = save_run(con, "clv_scores", run_id, {
-        "customer_id": pa.array(cid).cast(pa.string()), "expected_purchases": purchases, "p_alive": alive,
-        "expected_order_value": value, "clv": clv})
+        "customer_id": pa.array(history.cid).cast(pa.string()), "expected_purchases": forecast.purchases,
+        "p_alive": forecast.alive, "expected_order_value": forecast.value, "clv": forecast.clv})
     if note:
         warnings.append(note)
-    ranked = np.argsort(-clv, kind="stable")
-    top = ranked[: p.limit]
-    rows = [{"customer_id": str(cid[i]), "repeat_purchases": int(x[i]), "weeks_since_last": round(T[i] - t_x[i], 2),
-             "expected_purchases": round(float(purchases[i]), 4), "p_alive": round(float(alive[i]), 4),
-             "expected_order_value": round(float(value[i]), 2), "clv": round(float(clv[i]), 2)} for i in top]
+    ranked = np.argsort(-forecast.clv, kind="stable")
     deciles = np.array_split(ranked, 10)
-    chart_rows = [{"decile": f"D{k + 1}", "clv": round(float(clv[d].sum()), 2)} for k, d in enumerate(deciles)]
-    total = float(clv.sum())
-    top10 = float(clv[deciles[0]].sum())
-    metrics = {
-        "run_id": run_id, "as_of": as_of, "horizon_days": p.horizon_days, "customers": n, "repeat_customers": n_rep,
-        "bgnbd": dict(zip(("r", "alpha", "a", "b"), bg.tolist(), strict=True)), "log_likelihood": ll,
-        "gamma_gamma": dict(zip(("p", "q", "v"), gg.tolist(), strict=True)), "gamma_gamma_log_likelihood": gg_ll,
-        "gamma_gamma_customers": int(gi.size), "frequency_value_correlation": corr,
-        "expected_purchases_total": float(purchases.sum()), "mean_p_alive": float(alive.mean()),
-        "mean_expected_order_value": float(value.mean()), "clv_total": total, "clv_mean": total / n,
-        "top_decile_share": top10 / total if total else None, "margin": p.margin, "discount_rate": p.discount_rate}
-    summary = (f"CLV over the next {p.horizon_days} days for {n:,} customers ({label}, purchases up to {as_of}): "
-               f"{float(purchases.sum()):,.0f} expected purchases, total value {money(total)} "
-               f"(mean {money(total / n)} per customer"
-               + (f", margin {pct(p.margin, 0)}" if p.margin < 1 else "")
-               + (f", discounted at {pct(p.discount_rate, 1)} a year" if p.discount_rate else "")
-               + f"). The top 10 % of customers hold {pct(top10 / total if total else None)} of it. "
-               f"Mean P(alive) {pct(float(alive.mean()))}. BG/NBD r {bg[0]:.4f}, alpha {bg[1]:.4f}, a {bg[2]:.4f}, "
-               f"b {bg[3]:.4f} (log-likelihood {ll:,.1f}); Gamma-Gamma p {gg[0]:.2f}, q {gg[1]:.2f}, v {gg[2]:.2f}.")
-    return ClvResult(summary=summary, data=rows, metrics=metrics, warnings=warnings,
+    metrics = _metrics(params, as_of, run_id, history, fit, forecast, float(forecast.clv[deciles[0]].sum()))
+    chart_rows = [{"decile": f"D{k + 1}", "clv": round(float(forecast.clv[members].sum()), 2)}
+                  for k, members in enumerate(deciles)]
+    return ClvResult(summary=_summary(params, label, metrics, fit), metrics=metrics, warnings=warnings,
+                     data=_rows(history, forecast, ranked[: params.limit]),
                      chart=charts.bar(chart_rows, "decile", "clv", "Predicted CLV by customer decile", sort="x"))

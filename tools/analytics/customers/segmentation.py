@@ -12,6 +12,7 @@ the features on which it differs most from the average customer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
@@ -20,14 +21,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
-from tools.analytics.customers.scoring import (
-    fingerprint,
-    make_run_id,
-    need,
-    resolve_as_of,
-    save_run,
-    single_thread,
-)
+from tools.analytics.customers.classifier import single_thread
+from tools.analytics.customers.runs import fingerprint, make_run_id, need, resolve_as_of, save_run
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 
@@ -80,14 +75,14 @@ class SegmentResult(ToolResult):
 
 def rfm_sql(as_of: date) -> str:
     """Per customer with an order up to `as_of`: recency, frequency, monetary, R/F/M/FM scores and segment."""
-    c = f"DATE '{as_of.isoformat()}'"
+    day = f"DATE '{as_of.isoformat()}'"
     score = "1 + floor(5.0 * (rank() OVER (ORDER BY {0}) - 1) / count(*) OVER ())::INT"
-    cells = " ".join(f"WHEN r = {r} AND fm = {fm} THEN '{name.replace(chr(39), chr(39) * 2)}'"
-                     for r, names in RFM_GRID.items() for fm, name in enumerate(names, start=1))
+    cells = " ".join(f"WHEN r = {r_score} AND fm = {fm} THEN '{name.replace(chr(39), chr(39) * 2)}'"
+                     for r_score, names in RFM_GRID.items() for fm, name in enumerate(names, start=1))
     return f"""
-        WITH base AS (SELECT customer_id, date_diff('day', max(order_date), {c}) AS recency_days,
+        WITH base AS (SELECT customer_id, date_diff('day', max(order_date), {day}) AS recency_days,
                         count(*) AS frequency, sum(revenue::DECIMAL(38, 6))::DOUBLE AS monetary
-                      FROM orders WHERE order_date <= {c} GROUP BY customer_id),
+                      FROM orders WHERE order_date <= {day} GROUP BY customer_id),
         scored AS (SELECT *, {score.format('recency_days DESC')} AS r, {score.format('frequency')} AS f,
                      {score.format('monetary')} AS m FROM base),
         fm AS (SELECT *, ceil((f + m) / 2.0)::INT AS fm FROM scored)
@@ -96,14 +91,14 @@ def rfm_sql(as_of: date) -> str:
 
 def behaviour_features(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, np.ndarray]:
     """Behaviour per customer with an order up to `as_of` (SQL; data after `as_of` is never read)."""
-    c = f"DATE '{as_of.isoformat()}'"
+    day = f"DATE '{as_of.isoformat()}'"
     end = f"TIMESTAMP '{(as_of + timedelta(days=1)).isoformat()}'"
     return con.execute(f"""
         WITH o AS (SELECT customer_id, max(order_date) AS last_order, count(*) AS n,
                      sum(revenue::DECIMAL(38, 6))::DOUBLE AS revenue,
                      count(*) FILTER (WHERE coalesce(discount, 0) > 0) AS n_disc,
                      count(*) FILTER (WHERE category IN ('electronics', 'home')) AS n_big
-                   FROM orders WHERE order_date <= {c} GROUP BY customer_id),
+                   FROM orders WHERE order_date <= {day} GROUP BY customer_id),
         ev AS (SELECT customer_id, count(*) AS sessions, count(*) FILTER (WHERE event_type = 'app_session') AS app,
                  max(event_time)::DATE AS last_seen
                FROM events WHERE event_time < {end} AND event_type IN ('page_view', 'app_session')
@@ -112,8 +107,8 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str,
                FROM email_sends WHERE sent_at < {end} GROUP BY customer_id),
         g AS (SELECT sum(n_disc) / sum(n) AS disc, sum(n_big) / sum(n) AS big FROM o),
         r AS (SELECT coalesce(sum(opens) / nullif(sum(sends), 0), 0) AS open_rate FROM em)
-        SELECT o.customer_id, date_diff('day', o.last_order, {c}) AS recency_days,
-          date_diff('day', cu.signup_date, {c}) AS tenure_days,
+        SELECT o.customer_id, date_diff('day', o.last_order, {day}) AS recency_days,
+          date_diff('day', cu.signup_date, {day}) AS tenure_days,
           365.0 * o.n / (date_diff('day', cu.signup_date, greatest(o.last_order, coalesce(ev.last_seen, o.last_order)))
                          + 30) AS orders_per_active_year,
           o.revenue, o.revenue / o.n AS avg_order_value,
@@ -127,10 +122,11 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str,
         CROSS JOIN g CROSS JOIN r ORDER BY o.customer_id""").fetchnumpy()
 
 
-def _name_segments(z: np.ndarray, names: list[str]) -> list[str]:
-    """Readable names from what distinguishes each segment: the strongest adjective and noun with |z| ≥ 0.5."""
+def _name_segments(centroids: np.ndarray, names: list[str]) -> list[str]:
+    """Readable names from what distinguishes each segment (`centroids`: its mean z-score of each feature): the
+    strongest adjective and noun with |z| ≥ 0.5."""
     out = []
-    for row in z:
+    for row in centroids:
         adj, noun = [], []
         for j in np.argsort(-np.abs(row), kind="stable"):
             _, _, high, low = FEATURES[names[j]]
@@ -146,92 +142,155 @@ def _name_segments(z: np.ndarray, names: list[str]) -> list[str]:
 
 
 @single_thread
-def _cluster(X: np.ndarray, p: SegmentParams) -> tuple[np.ndarray, dict[int, float]]:
+def _cluster(X: np.ndarray, params: SegmentParams) -> tuple[np.ndarray, dict[int, float]]:
     """Labels for every row; k by the silhouette of k-means on seeded samples unless given."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from sklearn.mixture import GaussianMixture
 
-    rng = np.random.default_rng(p.seed)
+    rng = np.random.default_rng(params.seed)
     fit = np.sort(rng.choice(len(X), min(len(X), FIT_SAMPLE), replace=False))
     sil = np.sort(rng.choice(len(X), min(len(X), SILHOUETTE_SAMPLE), replace=False))
     scores, models = {}, {}
-    for k in [p.k] if p.k else range(3, 9):
-        km = KMeans(k, n_init=4, random_state=p.seed).fit(X[fit])
-        models[k] = km
-        labels = km.predict(X[sil])
+    for k in [params.k] if params.k else range(3, 9):
+        kmeans = KMeans(k, n_init=4, random_state=params.seed).fit(X[fit])
+        models[k] = kmeans
+        labels = kmeans.predict(X[sil])
         scores[k] = float(silhouette_score(X[sil], labels)) if len(set(labels)) > 1 else -1.0
     k = max(scores, key=lambda kk: (scores[kk], -kk))
-    if p.algorithm == "gmm":
-        gm = GaussianMixture(k, covariance_type="diag", means_init=models[k].cluster_centers_,
-                             random_state=p.seed, reg_covar=1e-4).fit(X[fit])
-        return gm.predict(X), scores
+    if params.algorithm == "gmm":
+        mixture = GaussianMixture(k, covariance_type="diag", means_init=models[k].cluster_centers_,
+                                  random_state=params.seed, reg_covar=1e-4).fit(X[fit])
+        return mixture.predict(X), scores
     return models[k].predict(X), scores
 
 
-def _behavioral(con, p: SegmentParams, as_of: date):
+def _largest_first(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0, 1, … from the largest (ties: lower label first)."""
+    order = sorted(set(labels.tolist()), key=lambda label: (-(labels == label).sum(), label))
+    remap = np.zeros(max(order) + 1, dtype=int)
+    remap[order] = np.arange(len(order))
+    return remap[labels]
+
+
+@dataclass
+class Behaviour:
+    """Behaviour features per customer (columns named by `names`, the keys of FEATURES)."""
+
+    ids: np.ndarray
+    raw: np.ndarray
+    Z: np.ndarray
+    """Log-scaled where FEATURES says so, then standardised (constant columns left at 0)."""
+    spread: np.ndarray
+    """Standard deviation of each column before standardising."""
+    names: list[str]
+
+
+def _behaviour(con: duckdb.DuckDBPyConnection, as_of: date) -> Behaviour:
     need(con, "orders", ["customer_id", "order_date", "revenue", "discount", "category"])
     need(con, "customers", ["customer_id", "signup_date"])
     need(con, "events", ["customer_id", "event_time", "event_type"])
     need(con, "email_sends", ["customer_id", "sent_at", "opened"])
-    f = behaviour_features(con, as_of)
-    ids = np.asarray(f["customer_id"])
+    features = behaviour_features(con, as_of)
+    ids = np.asarray(features["customer_id"])
     if ids.size < MIN_CUSTOMERS:
         raise ToolError(f"Too few customers with orders up to {as_of} to segment: {ids.size} (need {MIN_CUSTOMERS}).")
     names = list(FEATURES)
-    raw = np.column_stack([np.nan_to_num(np.asarray(f[c], dtype=float)) for c in names])
-    T = np.column_stack([np.log1p(np.maximum(raw[:, j], 0)) if FEATURES[c][1] else raw[:, j]
-                         for j, c in enumerate(names)])
-    sd = T.std(axis=0)
-    Z = (T - T.mean(axis=0)) / np.where(sd > 1e-9, sd, 1.0)
-    use = [j for j, c in enumerate(names) if c in CLUSTER_ON and sd[j] > 1e-9]
-    labels, scores = _cluster(Z[:, use], p)
-    order = sorted(set(labels.tolist()), key=lambda c: (-(labels == c).sum(), c))
-    remap = np.zeros(max(order) + 1, dtype=int)
-    remap[order] = np.arange(len(order))
-    labels = remap[labels]
-    z = np.array([Z[labels == c].mean(axis=0) for c in range(len(order))])
-    seg_names = _name_segments(z, names)
-    profiles = []
+    raw = np.column_stack([np.nan_to_num(np.asarray(features[c], dtype=float)) for c in names])
+    scaled = np.column_stack([np.log1p(np.maximum(raw[:, j], 0)) if FEATURES[c][1] else raw[:, j]
+                              for j, c in enumerate(names)])
+    spread = scaled.std(axis=0)
+    Z = (scaled - scaled.mean(axis=0)) / np.where(spread > 1e-9, spread, 1.0)
+    return Behaviour(ids, raw, Z, spread, names)
+
+
+def _profiles(behaviour: Behaviour, labels: np.ndarray, centroids: np.ndarray, seg_names: list[str]) -> list[dict]:
+    """Size, revenue, mean features and the most distinguishing features (z-scores) of each segment."""
+    raw, names = behaviour.raw, behaviour.names
     revenue = raw[:, names.index("revenue")]
-    for c in range(len(order)):
-        m = labels == c
-        profiles.append({"segment_id": f"S{c + 1}", "segment_name": seg_names[c], "customers": int(m.sum()),
-                         "share": float(m.mean()), "revenue": float(revenue[m].sum()),
-                         "revenue_share": float(revenue[m].sum() / revenue.sum()) if revenue.sum() else None,
-                         **{f"mean_{n}": float(raw[m, j].mean()) for j, n in enumerate(names)},
-                         "distinguishing": {names[j]: round(float(z[c, j]), 2)
-                                            for j in np.argsort(-np.abs(z[c]), kind="stable")[:4]}})
-    extra = {"k": len(order), "silhouette": scores, "k_chosen_by": "given" if p.k else "silhouette (3..8)",
-             "algorithm": p.algorithm, "features": [names[j] for j in use],
+    profiles = []
+    for seg in range(len(seg_names)):
+        members = labels == seg
+        profiles.append({"segment_id": f"S{seg + 1}", "segment_name": seg_names[seg], "customers": int(members.sum()),
+                         "share": float(members.mean()), "revenue": float(revenue[members].sum()),
+                         "revenue_share": float(revenue[members].sum() / revenue.sum()) if revenue.sum() else None,
+                         **{f"mean_{n}": float(raw[members, j].mean()) for j, n in enumerate(names)},
+                         "distinguishing": {names[j]: round(float(centroids[seg, j]), 2)
+                                            for j in np.argsort(-np.abs(centroids[seg]), kind="stable")[:4]}})
+    return profiles
+
+
+@dataclass
+class Segmentation:
+    """Each customer's segment, and a profile of each segment."""
+
+    ids: np.ndarray
+    segment_ids: np.ndarray
+    segment_names: np.ndarray
+    profiles: list[dict]
+    extra: dict
+    """Method-specific metrics (k and silhouettes, or the RFM grid) and the overall means."""
+
+
+def _behavioral(con: duckdb.DuckDBPyConnection, params: SegmentParams, as_of: date) -> Segmentation:
+    behaviour = _behaviour(con, as_of)
+    names = behaviour.names
+    use = [j for j, c in enumerate(names) if c in CLUSTER_ON and behaviour.spread[j] > 1e-9]
+    labels, scores = _cluster(behaviour.Z[:, use], params)
+    labels = _largest_first(labels)
+    k = int(labels.max()) + 1
+    centroids = np.array([behaviour.Z[labels == seg].mean(axis=0) for seg in range(k)])
+    seg_names = _name_segments(centroids, names)
+    extra = {"k": k, "silhouette": scores, "k_chosen_by": "given" if params.k else "silhouette (3..8)",
+             "algorithm": params.algorithm, "features": [names[j] for j in use],
              "feature_descriptions": {n: FEATURES[n][0] for n in names},
-             "overall": {f"mean_{n}": float(raw[:, j].mean()) for j, n in enumerate(names)}}
-    return ids, np.array([f"S{c + 1}" for c in labels], dtype=object), np.array(seg_names, dtype=object)[labels], \
-        profiles, extra
+             "overall": {f"mean_{n}": float(behaviour.raw[:, j].mean()) for j, n in enumerate(names)}}
+    return Segmentation(behaviour.ids, np.array([f"S{seg + 1}" for seg in labels], dtype=object),
+                        np.array(seg_names, dtype=object)[labels], _profiles(behaviour, labels, centroids, seg_names),
+                        extra)
 
 
-def _rfm(con, p: SegmentParams, as_of: date):
+def _segment_id(name: str) -> str:
+    return name.lower().replace("'", "").replace(" ", "_")
+
+
+def _rfm(con: duckdb.DuckDBPyConnection, params: SegmentParams, as_of: date) -> Segmentation:
     need(con, "orders", ["customer_id", "order_date", "revenue"])
     sql = rfm_sql(as_of)
-    rows = con.execute(f"SELECT customer_id, segment FROM ({sql}) ORDER BY customer_id").fetchnumpy()
-    ids = np.asarray(rows["customer_id"])
+    members = con.execute(f"SELECT customer_id, segment FROM ({sql}) ORDER BY customer_id").fetchnumpy()
+    ids = np.asarray(members["customer_id"])
     if ids.size < MIN_CUSTOMERS:
         raise ToolError(f"Too few customers with orders up to {as_of} for RFM: {ids.size} (need {MIN_CUSTOMERS}).")
-    cur = con.execute(f"""SELECT segment, count(*), count(*) / sum(count(*)) OVER (), sum(monetary),
+    per_segment = con.execute(f"""SELECT segment, count(*), count(*) / sum(count(*)) OVER (), sum(monetary),
             sum(monetary) / sum(sum(monetary)) OVER (), avg(recency_days), avg(frequency), avg(monetary),
             avg(r), avg(f), avg(m)
-        FROM ({sql}) GROUP BY segment ORDER BY 2 DESC, 1""")
+        FROM ({sql}) GROUP BY segment ORDER BY 2 DESC, 1""").fetchall()
     keys = ("segment_name", "customers", "share", "revenue", "revenue_share", "mean_recency_days",
             "mean_frequency", "mean_monetary", "mean_r", "mean_f", "mean_m")
-    profiles = [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
-    for prof in profiles:
-        prof["segment_id"] = prof["segment_name"].lower().replace("'", "").replace(" ", "_")
+    profiles = [dict(zip(keys, row, strict=True)) for row in per_segment]
+    for profile in profiles:
+        profile["segment_id"] = _segment_id(profile["segment_name"])
     overall = con.execute(f"SELECT avg(recency_days), avg(frequency), avg(monetary) FROM ({sql})").fetchall()[0]
-    seg = np.asarray(rows["segment"]).astype(object)
-    seg_ids = np.array([str(s).lower().replace("'", "").replace(" ", "_") for s in seg], dtype=object)
+    seg_names = np.asarray(members["segment"]).astype(object)
+    seg_ids = np.array([_segment_id(str(name)) for name in seg_names], dtype=object)
     extra = {"overall": dict(zip(("mean_recency_days", "mean_frequency", "mean_monetary"), overall, strict=True)),
-             "grid": {str(r): list(v) for r, v in RFM_GRID.items()}}
-    return ids, seg_ids, seg, profiles, extra
+             "grid": {str(r_score): list(names) for r_score, names in RFM_GRID.items()}}
+    return Segmentation(ids, seg_ids, seg_names, profiles, extra)
+
+
+def _summary(params: SegmentParams, as_of: date, run_id: str, result: Segmentation, saved: bool) -> str:
+    profiles, k = result.profiles, result.extra.get("k")
+    biggest = max(profiles, key=lambda prof: prof["customers"])
+    richest = max(profiles, key=lambda prof: prof["revenue"] or 0)
+    how = ("RFM" if params.method == "rfm" else
+           f"behavioural clustering ({'Gaussian mixture' if params.algorithm == 'gmm' else 'k-means'}, k = {k} "
+           f"{'given' if params.k else 'chosen by silhouette'})")
+    return (f"{result.ids.size:,} customers segmented as of {as_of} by {how} into {len(profiles)} segments: "
+            + "; ".join(f"{prof['segment_name']} {prof['customers']:,} ({pct(prof['share'])}, "
+                        f"{pct(prof['revenue_share'])} of revenue)" for prof in profiles)
+            + f". Largest: {biggest['segment_name']}; most revenue: {richest['segment_name']} "
+            f"({money(richest['revenue'])}). "
+            + (f"Membership saved as run {run_id}." if saved else "Membership was not saved (read-only)."))
 
 
 @register(example=SegmentParams(method="behavioral"),
@@ -241,33 +300,23 @@ def _rfm(con, p: SegmentParams, as_of: date):
                     "What customer segments do we have?", "Group customers into personas by how they shop",
                     "How many customers are hibernating or lost?", "Build behavioural segments as of June 30",
                     "Split customers into 4 segments", "Which segment brings the most revenue?"])
-def segment_customers(con: duckdb.DuckDBPyConnection, p: SegmentParams) -> SegmentResult:
+def segment_customers(con: duckdb.DuckDBPyConnection, params: SegmentParams) -> SegmentResult:
     """Segment customers by RFM or behavioural clustering; name, size and profile each segment and save membership."""
-    as_of = resolve_as_of(con, p.as_of)
-    ids, seg_ids, seg_names, profiles, extra = (_rfm if p.method == "rfm" else _behavioral)(con, p, as_of)
-    run_id = make_run_id("seg", p, as_of, fingerprint(ids, seg_ids, seg_names))
+    as_of = resolve_as_of(con, params.as_of)
+    result = (_rfm if params.method == "rfm" else _behavioral)(con, params, as_of)
+    run_id = make_run_id("seg", params, as_of, fingerprint(result.ids, result.segment_ids, result.segment_names))
     warnings = []
-    note = save_run(con, "customer_segments", run_id, {"customer_id": ids.astype(np.int64), "segment_id": seg_ids,
-                                                       "segment_name": seg_names})
+    note = save_run(con, "customer_segments", run_id, {
+        "customer_id": result.ids.astype(np.int64), "segment_id": result.segment_ids,
+        "segment_name": result.segment_names})
     if note:
         warnings.append(note)
     total = con.execute("SELECT count(*) FROM customers WHERE signup_date <= ?", [as_of]).fetchall()[0][0]
-    if total > ids.size:
-        warnings.append(f"{total - ids.size:,} customers with no order up to {as_of} are not segmented.")
-    biggest = max(profiles, key=lambda r: r["customers"])
-    richest = max(profiles, key=lambda r: r["revenue"] or 0)
-    how = ("RFM" if p.method == "rfm" else
-           f"behavioural clustering ({'Gaussian mixture' if p.algorithm == 'gmm' else 'k-means'}, k = {extra['k']} "
-           f"{'given' if p.k else 'chosen by silhouette'})")
-    summary = (f"{ids.size:,} customers segmented as of {as_of} by {how} into {len(profiles)} segments: "
-               + "; ".join(f"{r['segment_name']} {r['customers']:,} ({pct(r['share'])}, {pct(r['revenue_share'])} "
-                           f"of revenue)" for r in profiles)
-               + f". Largest: {biggest['segment_name']}; most revenue: {richest['segment_name']} "
-               f"({money(richest['revenue'])}). Membership saved as run {run_id}.")
-    if note:
-        summary = summary.replace(f" Membership saved as run {run_id}.", " Membership was not saved (read-only).")
-    metrics = {"run_id": run_id, "as_of": as_of, "method": p.method, "customers": int(ids.size),
-               "segments": len(profiles), **extra}
-    chart = charts.bar([{"segment": r["segment_name"], "customers": r["customers"]} for r in profiles],
-                       "segment", "customers", f"Segment sizes ({p.method}, as of {as_of})")
-    return SegmentResult(summary=summary, data=profiles, metrics=metrics, chart=chart, warnings=warnings)
+    if total > result.ids.size:
+        warnings.append(f"{total - result.ids.size:,} customers with no order up to {as_of} are not segmented.")
+    metrics = {"run_id": run_id, "as_of": as_of, "method": params.method, "customers": int(result.ids.size),
+               "segments": len(result.profiles), **result.extra}
+    chart = charts.bar([{"segment": prof["segment_name"], "customers": prof["customers"]} for prof in result.profiles],
+                       "segment", "customers", f"Segment sizes ({params.method}, as of {as_of})")
+    return SegmentResult(summary=_summary(params, as_of, run_id, result, saved=not note), data=result.profiles,
+                         metrics=metrics, chart=chart, warnings=warnings)

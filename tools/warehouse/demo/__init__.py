@@ -1,5 +1,10 @@
-"""The demo world: `generate` writes it; the planted truths (docs/demo-data.md) are the constants below."""
+"""The demo world: `generate` (build.py) writes it; the planted truths (docs/demo-data.md) are world.py's constants.
 
+world.py (truths and parameters) ← columns.py (numpy → Arrow → DuckDB) ← text.py, customers.py, marketing.py
+(the generators) ← build.py (`generate`, which runs them in a fixed order).
+"""
+
+from tools.warehouse.demo.build import generate
 from tools.warehouse.demo.world import (
     ANOMALY_CHANNEL,
     ANOMALY_DAY,
@@ -13,7 +18,6 @@ from tools.warehouse.demo.world import (
     SEGMENTS,
     SPIKE_WEEK,
     START,
-    generate,
 )
 
 __all__ = ["ANOMALY_CHANNEL", "ANOMALY_DAY", "CHANNELS", "CHURN_DRIVERS", "END", "EXPERIMENT_LIFT", "EXPERIMENT_NULL",

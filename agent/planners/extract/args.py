@@ -1,0 +1,220 @@
+"""`extract_args`: fill what a question says into the fields of a tool's JSON schema (no per-question rules).
+
+Each field goes through `RULES` in order. The first rule that applies to the field fills it, or leaves it unset
+when the text says nothing for it; a rule marked `falls_through` lets the later rules try instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from agent.planners.extract.names import best_name_match, enum_choices, mentions, quoted_name, quoted_text
+from agent.planners.extract.periods import parse_period, parse_when
+from agent.planners.extract.quantities import channel_amounts, number_for
+
+FREE_TEXT = ("query", "question", "q", "search", "topic", "goal")  # fields that take the question itself
+QUOTED_TEXT = ("variant", "text", "content", "message", "subject", "subject_line", "copy")  # … a quoted passage
+OFFER = r"(\d+\s?% off|free shipping|free delivery|buy one get one|bogo|\d+\s?off)"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One property of a tool's JSON schema."""
+
+    name: str
+    kind: str  # "enum", "array", or the JSON format or type: "date", "date-time", "integer", "string", …
+    enum: list  # the allowed values of an enum, or of an array's items
+    prop: dict  # the schema property itself
+
+    @classmethod
+    def of(cls, name: str, prop: dict) -> Field:
+        kind, enum = field_type(prop)
+        return cls(name, kind, enum, prop)
+
+
+@dataclass(frozen=True)
+class Question:
+    """The question and what is read from it once for every field."""
+
+    text: str
+    today: date
+    vocab: dict[str, list[str]]  # names the warehouse knows, by kind ("channel", "segment", …)
+    period: dict  # parse_period of the text
+    fields: frozenset[str]  # every field of the schema
+    required: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which fields a rule fills (by name, kind, or a word in the name; empty: any) and how."""
+
+    fill: Callable[[Field, Question], Any]  # the value, or None when the text gives none
+    names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    name_has: str = ""
+    falls_through: bool = False  # when it gives none, the later rules may still fill the field
+
+    def applies(self, field: Field) -> bool:
+        return ((not self.names or field.name in self.names) and (not self.kinds or field.kind in self.kinds)
+                and self.name_has in field.name)
+
+
+def field_type(prop: dict) -> tuple[str, list]:
+    """(json type, enum values) of a schema property, looking through anyOf/arrays."""
+    if "enum" in prop:
+        return "enum", prop["enum"]
+    for alt in prop.get("anyOf", []):
+        if "enum" in alt:
+            return "enum", alt["enum"]
+        if alt.get("type") == "array":
+            items = alt.get("items", {})
+            return "array", items.get("enum", [])
+        if alt.get("type") not in (None, "null"):
+            return alt.get("format", alt["type"]), []
+    if prop.get("type") == "array":
+        return "array", prop.get("items", {}).get("enum", [])
+    return prop.get("format", prop.get("type", "string")), []
+
+
+def _first(values: list) -> Any:
+    return values[0] if values else None
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _period_bound(field: Field, question: Question) -> str | None:
+    return _iso(question.period.get(field.name))
+
+
+def _since(field: Field, question: Question) -> str | None:
+    return _iso(question.period.get("start"))
+
+
+def _as_of(field: Field, question: Question) -> str | None:
+    """The as-of date said, else the end of the period when the tool takes no start."""
+    period = question.period
+    if "as_of" in period or ("end" in period and "start" not in question.fields):
+        return (period.get("as_of") or period["end"]).isoformat()
+    return None
+
+
+def _horizon(field: Field, question: Question) -> int | None:
+    return question.period.get("horizon_days")
+
+
+def _enum_value(field: Field, question: Question) -> Any:
+    return _first(enum_choices(question.text, field.enum))
+
+
+def _channels(field: Field, question: Question) -> list[str] | None:
+    return mentions(question.text, question.vocab.get("channel", [])) or None
+
+
+def first_mention_of(kind: str) -> Callable[[Field, Question], Any]:
+    """A rule's fill: the first name of this kind (a key of the vocabulary) that the text mentions."""
+    def fill(field: Field, question: Question) -> Any:
+        return _first(mentions(question.text, question.vocab.get(kind, [])))
+    return fill
+
+
+def _experiment(field: Field, question: Question) -> str | None:
+    """An experiment by id, else by the name sharing most words with the text."""
+    vocab = question.vocab
+    return _first(mentions(question.text, vocab.get("experiment_id", []))
+                  or best_name_match(question.text, vocab.get("experiment_name", {})))
+
+
+def _table(field: Field, question: Question) -> str | None:
+    """A user table mentioned; for `paths_table` only when the text speaks of paths."""
+    hits = mentions(question.text, question.vocab.get("user_table", []))
+    return hits[0] if hits and (field.name == "table" or "path" in question.text.lower()) else None
+
+
+def _quoted_name(field: Field, question: Question) -> str | None:
+    return quoted_name(question.text) or None
+
+
+def _quoted_text(field: Field, question: Question) -> str | None:
+    return quoted_text(question.text) or None
+
+
+def _whole_question(field: Field, question: Question) -> str | None:
+    """The question itself, for a free-text field the tool requires (or a goal)."""
+    if field.name in question.required or field.name == "goal":
+        return question.text.strip()[:300]
+    return None
+
+
+def _sql(field: Field, question: Question) -> str | None:
+    from agent.planners.extract.sql import compose_sql
+
+    return compose_sql(question.text) or None
+
+
+def _when(field: Field, question: Question) -> str | None:
+    when = parse_when(question.text, question.today)
+    return when.isoformat() if when is not None else None
+
+
+def _channel_budgets(field: Field, question: Question) -> dict[str, float] | None:
+    return channel_amounts(question.text, question.vocab.get("channel", [])) or None
+
+
+def _number(field: Field, question: Question) -> int | float | None:
+    return number_for(field.name, field.kind, field.prop, question.text)
+
+
+def _offer(field: Field, question: Question) -> str | None:
+    m = re.search(OFFER, question.text.lower())
+    return m.group(1) if m else None
+
+
+RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
+    Rule(_period_bound, names=("start", "end"), falls_through=True),
+    Rule(_since, names=("since",), falls_through=True),
+    Rule(_as_of, names=("as_of",), falls_through=True),
+    Rule(_horizon, name_has="horizon", falls_through=True),
+    Rule(_enum_value, kinds=("enum",)),
+    Rule(_channels, kinds=("array",), name_has="channel"),
+    Rule(first_mention_of("channel"), names=("channel",), kinds=("string",)),
+    Rule(_experiment, names=("experiment_id", "experiment")),
+    Rule(_table, names=("table", "paths_table")),
+    Rule(first_mention_of("segment"), names=("segment", "segment_name")),
+    Rule(first_mention_of("audience"), names=("audience",)),
+    Rule(_quoted_name, names=("name",), falls_through=True),
+    Rule(_quoted_text, names=QUOTED_TEXT, kinds=("string",), falls_through=True),
+    Rule(_whole_question, names=FREE_TEXT, kinds=("string",), falls_through=True),
+    Rule(_sql, names=("sql",), kinds=("string",)),
+    Rule(_when, kinds=("date-time",), falls_through=True),
+    Rule(_channel_budgets, kinds=("object",), name_has="budget"),
+    Rule(_number, kinds=("integer", "number")),
+    Rule(_offer, names=("offer",), kinds=("string",)),
+)
+
+
+def fill_field(field: Field, question: Question) -> Any:
+    """The value the first rule that applies gives the field (None: the text gives it none)."""
+    for rule in RULES:
+        if rule.applies(field):
+            value = rule.fill(field, question)
+            if value is not None or not rule.falls_through:
+                return value
+    return None
+
+
+def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str]]) -> dict:
+    """Fill what the text says into the fields of a tool's JSON schema."""
+    properties = schema.get("properties", {})
+    question = Question(text, today, vocab, parse_period(text, today), frozenset(properties),
+                        frozenset(schema.get("required", [])))
+    args: dict = {}
+    for name, prop in properties.items():
+        if (value := fill_field(Field.of(name, prop), question)) is not None:
+            args[name] = value
+    return args

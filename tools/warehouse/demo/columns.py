@@ -1,0 +1,49 @@
+"""numpy arrays → Arrow columns → DuckDB rows: the plumbing every demo generator writes through.
+
+Day offsets (from world.START) become Arrow dates and timestamps, integer codes become dictionary columns,
+and a dict of columns is staged as a DuckDB view for one INSERT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from tools.warehouse.demo.world import START
+
+
+def dictionary(codes: np.ndarray, labels) -> pa.DictionaryArray:
+    """Codes into `labels` as a dictionary column (DuckDB reads it as an ENUM-like string)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(list(labels)))
+
+
+def timestamps(day: np.ndarray, seconds: np.ndarray) -> pa.Array:
+    """Day offsets plus seconds into the day, as Arrow timestamps."""
+    base = np.datetime64(START, "s")
+    return pa.array(base + (day.astype(np.int64) * 86400 + seconds.astype(np.int64)).astype("timedelta64[s]"))
+
+
+def dates(day: np.ndarray) -> pa.Array:
+    """Day offsets as Arrow dates."""
+    return pa.array(np.datetime64(START, "D") + day.astype("timedelta64[D]"))
+
+
+@contextmanager
+def staged(con: duckdb.DuckDBPyConnection, name: str, columns: dict) -> Iterator[None]:
+    """Expose Arrow columns to SQL as the view `name` while the block runs."""
+    con.register(name, pa.table(columns))
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict) -> None:
+    """Append Arrow columns to a table (column names match the table's)."""
+    with staged(con, "_stage", columns):
+        names = ", ".join(f'"{name}"' for name in columns)
+        con.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM _stage')
