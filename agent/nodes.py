@@ -13,13 +13,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from agent import audit, guardrails
+from agent import guardrails
 from agent.answer import compose_answer
 from agent.context import Context
 from agent.planners import PlanEnv, get_planner
 from agent.state import State
 from tools.registry import ToolContext, ToolError, format_validation_error, load_tools
-from tools.warehouse import WarehouseError, connect
+from tools.warehouse import WarehouseError, audit, connect
 
 MAX_CALLS = 8
 
@@ -55,7 +55,7 @@ def guard_input(state: State, runtime: Runtime[Context]) -> dict:
     update: dict = {"messages": [{"role": "user", "content": state["question"]}]}
     if verdict:
         with warehouse(runtime.context) as con:
-            audit.log(con, "refusal", verdict.rule, user=state.get("user"), thread=_thread(),
+            audit(con, "refusal", verdict.rule, user=state.get("user"), thread=_thread(),
                       args={"question": state["question"]}, outcome="blocked", detail=verdict.reason)
         update |= {"blocked": {"rule": verdict.rule, "reason": verdict.reason}, "answer": verdict.message()}
     return update
@@ -75,7 +75,7 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
     if step.fallback:
         update["fallback"] = step.fallback
         with warehouse(ctx) as con:
-            audit.log(con, "fallback", state.get("provider"), user=state.get("user"), thread=_thread(),
+            audit(con, "fallback", state.get("provider"), user=state.get("user"), thread=_thread(),
                       outcome="offline", detail=step.fallback)
     return update
 
@@ -108,19 +108,19 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
     try:
         with warehouse(ctx) as con:
             result = spec.run(con, call["args"], tool_ctx).model_dump(mode="json")
-            audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
+            audit(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="ok", detail=result["summary"][:500])
         done = _record(call, True, result, started)
     except (ValidationError, ToolError, WarehouseError) as exc:
         msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
         with warehouse(ctx) as con:
-            audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
+            audit(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="error", detail=msg)
         done = _record(call, False, msg, started)
     except Exception as exc:  # a bug in a tool must not take the conversation down: report it, log it
         msg = f"internal error in {call['name']} ({type(exc).__name__}: {exc}); the team has been notified in the audit log"
         with warehouse(ctx) as con:
-            audit.log(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
+            audit(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="crash", detail=msg)
         done = _record(call, False, msg, started)
     _emit({"event": "tool_end", "name": call["name"], "ok": done[0]["ok"], "ms": done[0]["ms"]})
@@ -189,7 +189,7 @@ def approve(state: State, runtime: Runtime[Context]) -> dict:
     if why := ctx.refusal(decision.get("user"), "approve"):  # the runner checks first; this is the backstop
         decision = {"type": "reject", "user": decision.get("user"), "reason": why}
     with warehouse(ctx) as con:
-        audit.log(con, "approval", state["pending"]["action"], user=decision.get("user"), thread=_thread(),
+        audit(con, "approval", state["pending"]["action"], user=decision.get("user"), thread=_thread(),
                   args=decision.get("args") or state["pending"]["args"], outcome=decision["type"],
                   detail=decision.get("reason") or decision.get("message"))
     return {"decision": decision}
@@ -216,7 +216,7 @@ def guard_output(state: State, runtime: Runtime[Context]) -> dict:
             answer = (compose_answer(calls, state) + "\n\n(I replaced a draft answer that contained numbers no "
                       "tool returned.)")
             with warehouse(runtime.context) as con:
-                audit.log(con, "guardrail", "grounding", user=state.get("user"), thread=_thread(),
+                audit(con, "guardrail", "grounding", user=state.get("user"), thread=_thread(),
                           outcome="repaired", detail=f"ungrounded numbers: {', '.join(bad[:10])}")
     return {"answer": answer, "grounded": grounded, "pending": None,
             "messages": [{"role": "assistant", "content": answer}]}

@@ -184,12 +184,11 @@ class Northstar:
         self.db.commit()
 
     def _audit_refusal(self, thread_id: str, user: str, pending: dict, why: str) -> None:
-        from agent import audit
-        from tools.warehouse import connect
+        from tools.warehouse import audit, connect
 
         con = connect(self.ctx.warehouse_path)
         try:
-            audit.log(con, "approval", pending["action"], user=user, thread=thread_id, args=pending["args"],
+            audit(con, "approval", pending["action"], user=user, thread=thread_id, args=pending["args"],
                       outcome="refused", detail=why)
         finally:
             con.close()

@@ -6,6 +6,7 @@ and `generate` (the demo world). Tools use the connection helpers below.
 
 from __future__ import annotations
 
+from tools.warehouse.audit import audit, audit_entries
 from tools.warehouse.connection import (
     IDENT,
     NUMERIC_TYPES,
@@ -25,7 +26,7 @@ from tools.warehouse.connection import (
 )
 from tools.warehouse.schema import BY_NAME, SYSTEM_TABLES, TABLES
 
-__all__ = ["BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "is_numeric", "LoadError", "WarehouseError", "columns_of", "connect", "data_end", "generate", "load_file",
+__all__ = ["audit", "audit_entries", "BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "is_numeric", "LoadError", "WarehouseError", "columns_of", "connect", "data_end", "generate", "load_file",
            "migrate", "quote", "require_table", "schema_markdown", "schema_version", "table_exists", "table_names",
            "table_summary", "transaction"]
 _LAZY = {"load_file": "tools.warehouse.loader", "LoadError": "tools.warehouse.loader",
