@@ -6,7 +6,7 @@ and `generate` (the demo world). Tools use the connection helpers below.
 
 from __future__ import annotations
 
-from tools.warehouse.audit import audit, audit_entries
+from tools.warehouse.audit_log import audit, audit_entries
 from tools.warehouse.connection import (
     IDENT,
     NUMERIC_TYPES,
