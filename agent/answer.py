@@ -1,14 +1,21 @@
 """The answer written from tool results (no model): summaries, caveats, a recommendation or an abstention.
 
 Used by the offline planner for its answers, by the grounding guard when a draft must be replaced, and by the
-runner when a turn ends in an approval request.
+runner when a turn ends in an approval request. Summaries carry text from the data (campaign names, review
+phrases, table values), so the answer is written safe (agent/sanitize.py): no remote image, no clickable link,
+instructions in the data quoted and said to be data. guard_output checks every answer again with the allow-list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 
-def compose_answer(calls: list[dict], state: dict) -> str:
-    """The answer, from templates over this turn's results: summaries, caveats, a recommendation or abstention."""
+from agent.sanitize import sanitize_answer
+
+
+def compose_answer(calls: list[dict], state: dict, allowed_hosts: Iterable[str] = ()) -> str:
+    """The answer, from templates over this turn's results: summaries, caveats, a recommendation or abstention.
+    Links stay clickable only to `allowed_hosts` (none by default: a tool's text never needs one)."""
     parts = []
     for c in calls:
         title = c["name"].replace("_", " ")
@@ -28,4 +35,5 @@ def compose_answer(calls: list[dict], state: dict) -> str:
     decision = state.get("decision")
     if decision and decision.get("type") == "reject":
         parts.append(f"The action was rejected by {decision.get('user')}; nothing was executed.")
-    return "\n\n".join(parts) if parts else "Nothing to report."
+    answer = "\n\n".join(parts) if parts else "Nothing to report."
+    return sanitize_answer(answer, [c.get("result") for c in calls if c.get("ok")], allowed_hosts)[0]

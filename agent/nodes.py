@@ -13,10 +13,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from agent import guardrails
+from agent import grounding, guardrails
 from agent.answer import compose_answer
 from agent.context import Context
 from agent.planners import PlanEnv, get_planner
+from agent.planners.context_budget import tool_content
+from agent.sanitize import safe_text, sanitize_answer
 from agent.state import State
 from tools.registry import ToolContext, ToolError, format_validation_error, load_tools
 from tools.warehouse import WarehouseError, audit, connect
@@ -89,11 +91,11 @@ def plan_env(ctx: Context, state: State) -> PlanEnv:
     return PlanEnv(today=today, load_vocab=lambda: vocab, role=ctx.role_of(state.get("user")))
 
 
-def _record(call: dict, ok: bool, payload, started: float) -> tuple[dict, list[dict]]:
+def _record(call: dict, ok: bool, payload, started: float, home=None) -> tuple[dict, list[dict]]:
     done = {**call, "ok": ok, "ms": round(1000 * (time.perf_counter() - started), 1)}
     done["result" if ok else "error"] = payload
-    content = (guardrails.as_data(guardrails.mask({k: v for k, v in payload.items() if k != "chart"})) if ok
-               else f"ERROR: {guardrails.mask_text(payload)}")
+    content = (tool_content(guardrails.mask({k: v for k, v in payload.items() if k != "chart"}, home)) if ok
+               else f"ERROR: {guardrails.mask_text(payload, home)}")
     messages = [{"role": "assistant", "content": None, "tool_calls": [
                     {"id": call["id"], "type": "function",
                      "function": {"name": call["name"], "arguments": json.dumps(call["args"], default=str)}}]},
@@ -110,19 +112,19 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
             result = spec.run(con, call["args"], tool_ctx).model_dump(mode="json")
             audit(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="ok", detail=result["summary"][:500])
-        done = _record(call, True, result, started)
+        done = _record(call, True, result, started, ctx.home)
     except (ValidationError, ToolError, WarehouseError) as exc:
         msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
         with warehouse(ctx) as con:
             audit(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="error", detail=msg)
-        done = _record(call, False, msg, started)
+        done = _record(call, False, msg, started, ctx.home)
     except Exception as exc:  # a bug in a tool must not take the conversation down: report it, log it
         msg = f"internal error in {call['name']} ({type(exc).__name__}: {exc}); the team has been notified in the audit log"
         with warehouse(ctx) as con:
             audit(con, "tool_call", call["name"], user=tool_ctx.user, thread=tool_ctx.thread_id,
                       args=call["args"], outcome="crash", detail=msg)
-        done = _record(call, False, msg, started)
+        done = _record(call, False, msg, started, ctx.home)
     _emit({"event": "tool_end", "name": call["name"], "ok": done[0]["ok"], "ms": done[0]["ms"]})
     if done[0]["ok"] and spec.names_things:
         from agent.vocab import invalidate
@@ -138,7 +140,7 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict:
     for call in state.get("planned") or []:
         spec = tools.get(call["name"])
         if spec is None:
-            done = _record(call, False, f"unknown tool {call['name']!r}", time.perf_counter())
+            done = _record(call, False, f"unknown tool {call['name']!r}", time.perf_counter(), ctx.home)
         elif spec.approval:
             later.append(call)
             continue
@@ -164,7 +166,15 @@ def prepare_action(state: State, runtime: Runtime[Context]) -> dict:
             preview = spec.preview(con, params, tool_context(ctx, state))
     except (ValidationError, ToolError, WarehouseError) as exc:
         msg = format_validation_error(call["name"], exc) if isinstance(exc, ValidationError) else str(exc)
-        done, messages = _record(call, False, msg, started)
+        done, messages = _record(call, False, msg, started, ctx.home)
+        return {"calls": [*(state.get("calls") or []), done], "messages": messages, "planned": []}
+    preview["description"] = safe_text(preview["description"], ctx.link_hosts)
+    blocking = [*(preview.get("problems") or []), *(preview.get("compliance") or [])]
+    if preview.get("size") == 0:
+        blocking.append("it would reach nobody (0 customers after consent exclusions)")
+    if blocking:  # a draft that would fail goes back to the planner with the reason, never to an approver
+        msg = f"{call['name']} was not sent for approval: " + "; ".join(map(str, blocking))
+        done, messages = _record(call, False, msg, started, ctx.home)
         return {"calls": [*(state.get("calls") or []), done], "messages": messages, "planned": []}
     pinned = preview.pop("pinned", None) or {}  # e.g. "the latest run" resolved now, so approval acts on what was shown
     request = {"id": call["id"], "action": call["name"], "args": {**params.model_dump(mode="json"), **pinned},
@@ -179,14 +189,15 @@ def tool_context(ctx: Context, state: State, **values) -> ToolContext:
     user = values.pop("user", None) or state.get("user") or ctx.user
     return ToolContext(home=ctx.home, user=user, role=values.pop("role", None) or ctx.role_of(user),
                        thread_id=_thread(), webhook_url=ctx.webhook_url, max_budget_change=ctx.max_budget_change,
-                       **values)
+                       query_memory_mb=ctx.query_memory_mb, query_threads=ctx.query_threads, **values)
 
 
 def approve(state: State, runtime: Runtime[Context]) -> dict:
     """Pause for a human. The decision arrives through Command(resume={type, user, args?})."""
     decision = interrupt(state["pending"])
     ctx = runtime.context
-    if why := ctx.refusal(decision.get("user"), "approve"):  # the runner checks first; this is the backstop
+    # the runner checks first (role and four-eyes); this is the backstop
+    if why := ctx.decision_refusal(decision.get("user"), decision["type"], state["pending"].get("requested_by")):
         decision = {"type": "reject", "user": decision.get("user"), "reason": why}
     with warehouse(ctx) as con:
         audit(con, "approval", state["pending"]["action"], user=decision.get("user"), thread=_thread(),
@@ -209,15 +220,21 @@ def guard_output(state: State, runtime: Runtime[Context]) -> dict:
     answer = state.get("answer") or compose_answer(calls, state)
     grounded = True
     if not state.get("blocked"):
-        evidence = [c.get("result") if c.get("ok") else c.get("error") for c in calls] + [
-            state["question"], [c["args"] for c in calls]]
-        if bad := guardrails.ungrounded(answer, evidence):
-            grounded = False
-            answer = (compose_answer(calls, state) + "\n\n(I replaced a draft answer that contained numbers no "
-                      "tool returned.)")
+        ctx = runtime.context
+        evidence = grounding.thread_evidence(state, ctx, plan_env(ctx, state), compose_answer(calls, state))
+        verdict = grounding.check_answer(answer, evidence)
+        answer, grounded = verdict.text, verdict.grounded
+        if verdict.removed:
+            with warehouse(ctx) as con:
+                audit(con, "guardrail", "grounding", user=state.get("user"), thread=_thread(), outcome="repaired",
+                      detail="; ".join(f"{r.reason}: {', '.join(r.figures)}" for r in verdict.removed)[:500])
+        # after grounding: defanging a link or an IP address splits its numbers apart
+        answer, notes = sanitize_answer(answer, [c.get("result") for c in calls if c.get("ok")],
+                                        runtime.context.link_hosts)
+        if notes:
             with warehouse(runtime.context) as con:
-                audit(con, "guardrail", "grounding", user=state.get("user"), thread=_thread(),
-                          outcome="repaired", detail=f"ungrounded numbers: {', '.join(bad[:10])}")
+                audit(con, "guardrail", "safe_output", user=state.get("user"), thread=_thread(),
+                      outcome="repaired", detail="; ".join(notes))
     return {"answer": answer, "grounded": grounded, "pending": None,
             "messages": [{"role": "assistant", "content": answer}]}
 

@@ -88,6 +88,10 @@ def run_comparisons(home: Path, work: Path, results: dict, repeat: int, child, l
         out[key] = _pair(f"campaign_report vs pandas {pd_res.get('pandas', '')} ({what})", ours_cr, theirs,
                          ex.get("median_s"), (pd_res.get(part) or {}).get("median_s"), pd_res.get("rows"),
                          "ours: the whole tool (validation, 3 SQL queries, chart); pandas: the KPIs only")
+    log("VADER on 100k reviews: ours vs vaderSentiment, one core …")
+    from bench import vader_bench
+
+    out["vader_100k"] = vader_bench.pair(max(repeat, 3))
     if not exp.get("ok"):
         out["error"] = f"exporting the comparison inputs failed: {exp.get('error')}"
         return out

@@ -34,6 +34,8 @@ def targets(results: dict) -> list[dict]:
         ("BG/NBD fit at N customers vs lifetimes", (cmp_.get("bgnbd_warehouse") or {}).get("ratio"), "<=", 0.5, "×"),
         ("exact Markov on 1M journeys vs ChannelAttribution", (cmp_.get("markov_journeys") or {}).get("ratio"),
          "<=", 1.0, "×"),
+        ("VADER on 100k reviews vs vaderSentiment, one core (cold)", (cmp_.get("vader_100k") or {}).get("ratio"),
+         "<=", 0.2, "×"),
         ("agent overhead p95 (tools excluded)", (agent.get("overhead_ms") or {}).get("p95"), "<", 150, "ms"),
         ("`northstar --help`", (results.get("cold_start", {}).get("help") or {}).get("median_s"), "<", 1.5, "s"),
     ]

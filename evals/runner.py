@@ -17,7 +17,7 @@ from evals.evaluators import TURN_EVALUATORS, no_side_effects, side_effect_snaps
 HERE = Path(__file__).parent
 DATASETS = HERE / "datasets"
 SUITES = {"analytics_reference": "analytics_reference_v1.yaml", "trajectories": "trajectories_v1.yaml",
-          "redteam": "redteam_v1.yaml", "content": "content_v1.yaml"}
+          "redteam": "redteam_v1.yaml", "content": "content_v1.yaml", "llm_behaviour": "llm_behaviour_v1.yaml"}
 AS_OF = "2026-09-30"
 
 
@@ -30,14 +30,17 @@ class SuiteReport:
     latencies: list[float] = field(default_factory=list)
     threshold: float = 1.0
     skipped: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    """Measurements beyond the pass rate (the llm_behaviour suite's rates and token counts)."""
 
     @property
     def pass_rate(self) -> float:
         return self.passed / self.cases if self.cases else (1.0 if self.skipped else 0.0)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "cases": self.cases, "passed": self.passed, "pass_rate": round(self.pass_rate, 4),
-                "threshold": self.threshold, "failures": self.failures, "skipped": self.skipped}
+        out = {"name": self.name, "cases": self.cases, "passed": self.passed, "pass_rate": round(self.pass_rate, 4),
+               "threshold": self.threshold, "failures": self.failures, "skipped": self.skipped}
+        return out | ({"metrics": self.metrics} if self.metrics else {})
 
 
 def load_cases(path: Path) -> list[dict]:
@@ -184,6 +187,11 @@ def run(suites: list[str], dataset: Path | None = None, provider: str = "offline
     reports = []
     try:
         for name, cases in plan:
+            if all("script" in c for c in cases):  # a scripted model: the llm_behaviour suite, thresholds per category
+                from evals.llm_behaviour import run_suite
+
+                reports.append(run_suite(name, cases, limits.get(name, limits.get("default", 1.0)), customers))
+                continue
             threshold = float(limits.get(name, limits.get("default", 1.0)))
             if all("check" in c for c in cases):
                 reports.append(run_check_cases(name, cases, threshold))

@@ -4,6 +4,8 @@
     load_tools, get_tool, format_validation_error, jsonable    the registry, walked by everyone
     tools_markdown                                             docs/tools.md, generated (tools/docs.py)
     check_request                                              the compliance rules a request must pass
+    outbox_items, deliver_pending, deliver_in_background,      the outbox: list it; deliver what still waits
+    DeliveryPolicy                                             (CLI `northstar outbox`, UI and Slack start-up)
 
 Tools live in `analytics/` (read-only) and `actions/` (approval-gated); `warehouse/` is infrastructure.
 Names are imported on first use, so `import tools` costs nothing on the CLI's fast paths.
@@ -18,6 +20,8 @@ _FACE = {
     "ToolContext": "tools.registry", "ToolSpec": "tools.registry", "load_tools": "tools.registry",
     "get_tool": "tools.registry", "format_validation_error": "tools.registry", "jsonable": "tools.registry",
     "tools_markdown": "tools.docs", "check_request": "tools.compliance",
+    "outbox_items": "tools.actions.outbox", "deliver_pending": "tools.actions.delivery",
+    "deliver_in_background": "tools.actions.delivery", "DeliveryPolicy": "tools.actions.delivery",
 }
 __all__ = sorted(_FACE)
 

@@ -6,6 +6,7 @@ import importlib
 import inspect
 import math
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -84,6 +85,10 @@ class ToolContext:
     webhook_url: str | None = None
     max_budget_change: float = 0.25
     now: datetime | None = None
+    query_memory_mb: int = 1024
+    """Memory limit of query_data's sandbox (MB)."""
+    query_threads: int = 2
+    """DuckDB threads of query_data's sandbox."""
 
 
 @dataclass
@@ -100,20 +105,30 @@ class ToolSpec:
     tags: tuple[str, ...] = field(default_factory=tuple)
     preview_fn: Callable | None = None
     """Actions: what the approver sees before anything runs (see `register`)."""
-    requires: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Actions: parameter → value → the tool whose saved run the action reads (the planner runs it first)."""
+    requires: dict[str, dict[str | None, str]] = field(default_factory=dict)
+    """Actions: parameter → value → the tool whose saved run the action reads (the planner runs it first); the
+    value None stands for "not given": that tool's result supplies the parameter."""
     key_metrics: tuple[str, ...] = ()
     """The metrics an interface shows first, in order."""
     names_things: bool = False
     """Running it creates names (segments, audiences) the planner should learn."""
+    concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """What the tool answers, in the words people use: concept → synonyms ("ctr": ("click-through rate", …))."""
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """How people name a parameter or one of its enum values: name → phrases ("alpha": ("significance level",))."""
+    current: dict[str, Callable] = field(default_factory=dict)
+    """Actions: parameter → reader(con) of the value it holds now; relative instructions ("cut video by 10 %")
+    are computed against it."""
 
     def parse(self, args: dict | BaseModel | None) -> BaseModel:
-        """Validate arguments; raises pydantic.ValidationError."""
+        """Validate arguments; raises pydantic.ValidationError, or ToolError when a table argument names one of
+        Northstar's own tables (in any case or quoting)."""
         if isinstance(args, self.params):
-            return args
-        if isinstance(args, BaseModel):
-            args = args.model_dump()
-        return self.params.model_validate(args or {})
+            params = args
+        else:
+            params = self.params.model_validate((args.model_dump() if isinstance(args, BaseModel) else args) or {})
+        refuse_protected_tables(self.params, params)
+        return params
 
     def run(self, con, args: dict | BaseModel | None = None, ctx: ToolContext | None = None) -> ToolResult:
         params = self.parse(args)
@@ -141,6 +156,28 @@ def _schema(params: type[BaseModel]) -> dict:
     return params.model_json_schema()
 
 
+TABLE_FIELD = re.compile(r"(^|_)tables?$")
+"""Parameters whose name is `table`, `paths_table`, `…_tables`: they name a warehouse table."""
+
+
+@cache
+def table_fields(params: type[BaseModel]) -> tuple[str, ...]:
+    """The parameters of a tool that name warehouse tables."""
+    return tuple(name for name in params.model_fields if TABLE_FIELD.search(name))
+
+
+def refuse_protected_tables(params_type: type[BaseModel], params: BaseModel) -> None:
+    """No tool takes one of Northstar's own tables (audit log, outbox, saved runs …) as a table argument, whatever
+    the case, quoting or look-alike letters: one check here for every tool, present and future."""
+    from tools.warehouse.connection import protected_refusal  # the warehouse imports this module
+
+    for name in table_fields(params_type):
+        value = getattr(params, name)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str) and (why := protected_refusal(item, "read")):
+                raise ToolError(f"{name}: {why}")
+
+
 TOOLS: dict[str, ToolSpec] = {}
 TOOL_PACKAGES = ("tools.analytics", "tools.actions")
 """Where tools live; every module under them is imported once so that its tools register."""
@@ -148,15 +185,20 @@ TOOL_PACKAGES = ("tools.analytics", "tools.actions")
 
 def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,
              tags: tuple[str, ...] = (), preview: Callable | None = None,
-             requires: dict[str, dict[str, str]] | None = None, key_metrics: tuple[str, ...] = (),
-             names_things: bool = False) -> Callable:
+             requires: dict[str, dict[str | None, str]] | None = None, key_metrics: tuple[str, ...] = (),
+             names_things: bool = False, concepts: dict[str, list[str] | tuple[str, ...]] | None = None,
+             synonyms: dict[str, list[str] | tuple[str, ...]] | None = None,
+             current: dict[str, Callable] | None = None) -> Callable:
     """Register a tool. The first docstring line is its description (the model reads it).
 
     An action (approval=True) declares `preview(con, params, ctx) -> dict` (what the approver sees: at least
-    `description`; optionally `risk` and `pinned` arguments resolved now) and `requires` (parameter → value →
-    the tool whose run it needs, e.g. {"source": {"churn": "score_churn"}}). `key_metrics` names the metrics an
-    interface shows first; `names_things` says the tool creates names the planner should learn (segments,
-    audiences)."""
+    `description`; optionally `risk` and `pinned` arguments resolved now), `requires` (parameter → value →
+    the tool whose run it needs, e.g. {"source": {"churn": "score_churn"}}; the value None: the parameter is not
+    given and that tool's result supplies it) and `current` (parameter → reader(con) of what it holds now).
+    `key_metrics` names the metrics an interface shows first; `names_things` says the tool creates names the
+    planner should learn (segments, audiences). `concepts` are the metrics and ideas the tool answers with the
+    words people use for them (concept → synonyms); `synonyms` name its parameters and enum values the way people
+    do (parameter or value → phrases). The offline planner reads both."""
 
     def wrap(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
@@ -174,7 +216,9 @@ def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], appro
             name=fn.__name__, fn=fn, params=params_type, result=result_type, description=doc.splitlines()[0],
             example=example, requests=tuple(requests), approval=approval,
             takes_context=len(sig.parameters) >= 3, tags=tags, preview_fn=preview, requires=requires or {},
-            key_metrics=tuple(key_metrics), names_things=names_things or approval)
+            key_metrics=tuple(key_metrics), names_things=names_things or approval,
+            concepts={k: tuple(v) for k, v in (concepts or {}).items()},
+            synonyms={k: tuple(v) for k, v in (synonyms or {}).items()}, current=dict(current or {}))
         return fn
 
     return wrap

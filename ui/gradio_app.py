@@ -177,7 +177,11 @@ def _table_from_file(path, current):
 
 
 def launch(ctx: Context, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the UI until interrupted (no share link, no analytics, no server-side rendering)."""
+    """Serve the UI until interrupted (no share link, no analytics, no server-side rendering); actions still waiting
+    for delivery are delivered in the background meanwhile."""
+    from tools import deliver_in_background
+
+    deliver_in_background(ctx)
     logins = logins_from_env()
     app = build_app(ctx, logins=logins)
     app.queue(default_concurrency_limit=4)

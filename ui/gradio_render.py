@@ -139,6 +139,9 @@ def csv_of(call: dict | None, thread_id: str | None) -> str | None:
     CSV_DIR.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_-]", "", f"{call['name']}-{thread_id or 'result'}")
     path = CSV_DIR / f"{name}.csv"
+    for col in df.select_dtypes(include=["object", "string"]).columns:  # no spreadsheet formulas (OWASP)
+        text = df[col].astype("string")
+        df[col] = text.where(~text.str.match(r"[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]", na=False), "'" + text)
     df.to_csv(path, index=False)
     return str(path)
 
@@ -184,7 +187,8 @@ def preview_list(p: dict) -> str:
 
 def pending_label(p: dict) -> str:
     name = (p.get("args") or {}).get("name")
-    return f"{p['action']}{' · ' + str(name) if name else ''} · risk {p['risk']} · {p['thread_id']}"
+    mark = "⚠ interrupted · " if p.get("interrupted") else ""
+    return f"{mark}{p['action']}{' · ' + str(name) if name else ''} · risk {p['risk']} · {p['thread_id']}"
 
 
 def pending_card(p: dict | None) -> str:

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from agent.context import Context
 from agent.runner import ApprovalError, Northstar, new_thread_id
+from tools import deliver_in_background
 from ui import slack_blocks as B
 
 log = logging.getLogger("northstar.slack")
@@ -238,6 +239,7 @@ def run_socket_mode(ctx: Context) -> None:
     if not bot_token or not app_token:
         raise SystemExit("Socket Mode needs SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN (xapp-…); "
                          "see docs/interfaces.md.")
+    deliver_in_background(ctx)
     SocketModeHandler(build_app(ctx, token=bot_token), app_token).start()
 
 
@@ -248,6 +250,7 @@ def run_http(ctx: Context, port: int = 3000) -> None:
     if not os.environ.get("SLACK_BOT_TOKEN") or not os.environ.get("SLACK_SIGNING_SECRET"):
         raise SystemExit("HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; see docs/interfaces.md.")
     host = os.environ.get("NORTHSTAR_SLACK_HOST", "127.0.0.1")
+    deliver_in_background(ctx)
     uvicorn.run(http_app(build_app(ctx)), host=host, port=port, log_level="info")
 
 

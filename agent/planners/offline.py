@@ -1,90 +1,62 @@
 """The offline planner: deterministic, no network, not an LLM.
 
-It picks tools by similarity of the request to each registered tool's description and example requests
-(bundled MiniLM embeddings, plus word overlap), extracts arguments from the tool's JSON schema, handles
-two-step requests and follow-ups, and writes the answer from templates over the tool results.
-Everything it knows about tools comes from the registry.
+A turn becomes an agenda of steps. The message is cut into clauses (agent/planners/intents.py); each clause is
+scored against every registered tool (agent/planners/routing.py: embeddings, word overlap and the concepts the
+tools declare) and becomes a step when one fits well. An instruction to act ("move a tenth of display into
+search", "queue the e-mail for Thursday at 8") drafts the action that fits it, with its arguments read by the
+instruction grammar (agent/planners/extract/instructions.py) and the analyses it needs first
+(agent/planners/steps.py); an input nothing can supply is asked for in one short question
+(agent/planners/clarify.py), and the reply fills it. Short follow-ups re-run the thread's last tool with what
+changed. Everything it knows about tools comes from the registry; the answer is written from the results.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-
-import numpy as np
 
 from agent.answer import compose_answer
-from agent.planners import PlanStep, call_id
-from agent.planners.extract import extract_args, mentions, parse_when
+from agent.planners import PlanStep, call_id, clarify
+from agent.planners.extract.args import FREE_TEXT
+from agent.planners.extract.instructions import LIVE, mood, within_bound
+from agent.planners.intents import clauses
+from agent.planners.routing import ABSTAIN, cannot_help, did_you_mean, score_tools
+from agent.planners.steps import (
+    IT,
+    action_args,
+    analysis_args,
+    carry,
+    carry_thread_run,
+    evidence,
+    missing_inputs,
+    names_one_of,
+    prerequisites,
+)
 from tools.registry import ToolSpec
 
-THRESHOLD = 0.42          # below this nothing fits: say what we can do instead of guessing
-STEP_THRESHOLD = 0.40     # a second clause must fit an action at least this well to become a second step
-FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|now for|only|just|for|but|ok(ay)?,? (now|and))\b",
-                       re.IGNORECASE)
-SPLIT = re.compile(r"\s*(?:,?\s*\band then\b|,?\s*\bthen\b|;|,?\s*\band (?=(?:save|create|make|build|turn|export|"
-                   r"schedule|send|queue|launch|apply|update|move|shift|draft|write|generate|suggest)\b))\s*",
-                   re.IGNORECASE)
-STOP = set("a an the of to in on for by and or with what which who how is are was were do does did our my we i you "
-           "me us it its this that these those be been from at as than then show give tell please can could would "
-           "should will much many per vs".split())
-
-
-def _words(text: str) -> set[str]:
-    return {w.rstrip("s") for w in re.findall(r"[a-z]+", text.lower()) if w not in STOP and len(w) > 2}
+ACTION_MIN = 0.30      # an instruction drafts an action that fits it at least this well …
+ACTION_MARGIN = 0.15   # … and, when its inputs are in the instruction, no worse than this below the best analysis
+SLOT_BONUS = 0.12      # an action whose required inputs the instruction gives
+EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
+CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
+EVIDENCE_FLOOR = 0.25  # a request that gives an analysis TERSE_EVIDENCE of its inputs may score this low
+TERSE_EVIDENCE = 3     # … ("how did video go in Q2": a channel and a period)
+FOLLOW_SWITCH = 0.55   # a follow-up stays with the last tool unless another fits at least this well …
+FOLLOW_MARGIN = 0.15   # … and this much better (short follow-ups score noisily: "and for email only?")
+FOLLOW_SWITCH_CHANGED, FOLLOW_MARGIN_CHANGED = 0.70, 0.25  # stickier when it changes an argument of the last tool
+FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|only|just|for|but|ok(ay)?|then|"
+                       r"instead|what if|actually|also|again|redo|re-?run|try|switch|use|make (it|them|that)|"
+                       r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
+                       r"same again)\b", re.IGNORECASE)
+COUNT_FIELDS = ("n", "k", "top_n", "limit")
 
 
 @dataclass
-class ToolIndex:
-    names: list[str]
-    owners: np.ndarray          # example row → tool index
-    vectors: np.ndarray         # normalised example embeddings
-    words: list[set[str]]       # vocabulary per tool
+class Span:
+    """A piece of the message and the tool it fits."""
 
-
-@lru_cache(maxsize=4)
-def _index(signature: tuple[str, ...]) -> ToolIndex:
-    from knowledge.embeddings import embed
-    from tools.registry import load_tools
-
-    registry = load_tools()
-    names = [n for n in signature if n in registry]
-    texts, owners, words = [], [], []
-    for i, name in enumerate(names):
-        spec = registry[name]
-        examples = [spec.description, name.replace("_", " "), *spec.requests]
-        texts += examples
-        owners += [i] * len(examples)
-        words.append(set().union(*(_words(t) for t in examples)))
-    return ToolIndex(names, np.array(owners), embed(texts), words)
-
-
-def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]]:
-    """Tools ranked by fit: 0.8 × mean of the two best example similarities + 0.2 × word overlap.
-
-    Averaging the two closest examples (instead of taking the single closest) keeps one stray example
-    of another tool from winning on a shared phrase ("A/B test", "attribution")."""
-    from knowledge.embeddings import embed
-
-    idx = _index(tuple(sorted(tools)))
-    sims = idx.vectors @ embed([text])[0]
-    order = np.lexsort((-sims, idx.owners))          # by tool, best first
-    first = np.r_[0, np.flatnonzero(np.diff(idx.owners[order])) + 1]
-    top1 = sims[order[first]]
-    second = sims[order[np.minimum(first + 1, len(order) - 1)]]
-    same = idx.owners[order[np.minimum(first + 1, len(order) - 1)]] == idx.owners[order[first]]
-    best = np.where(same, (top1 + second) / 2, top1)
-    q = _words(text)
-    overlap = np.array([len(q & w) / max(len(q), 1) for w in idx.words])
-    score = 0.8 * best + 0.2 * overlap
-    order = np.argsort(-score)
-    return [(idx.names[i], float(score[i])) for i in order]
-
-
-def clauses(text: str) -> list[str]:
-    parts = [p.strip(" ,.") for p in SPLIT.split(text) if p and p.strip(" ,.")]
-    return parts or [text]
+    tool: str
+    text: str
 
 
 class OfflinePlanner:
@@ -92,111 +64,211 @@ class OfflinePlanner:
     label = "offline planner"
 
     def plan(self, state: dict, tools: dict[str, ToolSpec], env) -> PlanStep:
-        """Next step of the turn: a tool call, or the answer once the agenda is done."""
+        """Next step of the turn: a tool call, a clarifying question, or the answer once the agenda is done."""
         calls = state.get("calls") or []
         agenda = list(state.get("agenda") or [])
         if not calls and not agenda:
             agenda = self.make_agenda(state, tools, env)
             if not agenda:
-                return PlanStep(answer=self.cannot_help(state["question"], tools))
-        if agenda:
+                return PlanStep(answer=self.abstain(state["question"], tools))
+        while agenda:
             step = agenda.pop(0)
-            args = self.fill_from_previous(step, calls, tools, env, state.get("question", ""))
+            if "ask" in step:  # a clarifying question ends the turn; the reply fills the slot
+                done = compose_answer(calls, state) + "\n\n" if calls else ""
+                return PlanStep(answer=done + step["ask"], agenda=[])
+            if self.needs_failed(step, calls, tools):
+                continue
+            args = carry(step, calls, tools, env, state.get("question", ""))
             return PlanStep(calls=[{"id": call_id(), "name": step["name"], "args": args}], agenda=agenda)
-        return PlanStep(answer=compose_answer(calls, state))
+        offer = clarify.beyond_bound(calls, tools)  # a draft came back beyond the bound: offer the largest step
+        return PlanStep(answer=compose_answer(calls, state) + (f"\n\n{offer}" if offer else ""), agenda=[])
 
+    # ---- the agenda ------------------------------------------------------------------------------------------
     def make_agenda(self, state: dict, tools: dict[str, ToolSpec], env) -> list[dict]:
         question = state["question"]
+        if asked := clarify.asked(state):
+            if asked["kind"] == "tool" and (name := clarify.chosen_tool(question, asked["options"])) in tools:
+                return [{"name": name, "args": self.extract(asked["question"], tools[name], env)}]
+            if asked["kind"] == "bound" and clarify.YES.search(question):
+                return self.within_bound(self.agenda_for(asked["question"], state, tools, env), asked["bound"], env)
+            if asked["kind"] in ("slot", "bound"):
+                steps = self.agenda_for(f"{asked['question']} {question}", state, tools, env)
+                if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
+                    return steps
+        if (steps := self.follow_up(question, state, tools, env)) is not None:
+            return steps
+        return self.agenda_for(question, state, tools, env)
+
+    def agenda_for(self, text: str, state: dict, tools: dict[str, ToolSpec], env) -> list[dict]:
+        """Steps for a message: one per clause that fits a tool; an action with its prerequisites, or a question."""
+        spans = sorted(self.spans(text, tools, env), key=lambda span: tools[span.tool].approval)  # analyses first
         steps: list[dict] = []
-        for i, clause in enumerate(clauses(question)):
-            ranked = score_tools(clause, tools)
-            name, score = ranked[0]
-            if tools[name].approval and not steps and not self.has_required(clause, tools[name], env):
-                # an action needs its inputs: without them (and no earlier step), analyse first
-                name, score = next(((n, sc) for n, sc in ranked if not tools[n].approval), (name, score))
-            if i == 0 and score < THRESHOLD and (last := state.get("last_tool")) and self.is_follow_up(clause):
-                args = {**last["args"], **extract_args(clause, tools[last["name"]].json_schema(), env.today,
-                                                       env.vocab)}
-                steps.append({"name": last["name"], "args": args})
+        for span in spans:
+            spec = tools[span.tool]
+            piece = text if len(spans) == 1 else span.text
+            if not spec.approval:
+                args = self.extract(piece, spec, env)
+                if missing := [r for r in spec.json_schema().get("required", []) if r not in args]:
+                    steps.append({"ask": clarify.question_for(spec, missing[0], piece, env.vocab)})
+                    break
+                steps.append({"name": span.tool, "args": args})
                 continue
-            clear = len(ranked) > 1 and score - ranked[1][1] >= 0.1  # "apply it": short, but only one action fits
-            if i > 0 and not (tools[name].approval and steps and (score >= STEP_THRESHOLD or (score >= 0.25 and clear))
-                              or score >= THRESHOLD):
-                continue
-            if i == 0 and score < THRESHOLD:
-                continue
-            if any(s["name"] == name for s in steps):
-                continue
-            steps.append({"name": name, "args": extract_args(clause if i else question,
-                                                             tools[name].json_schema(), env.today, env.vocab)})
-        if not steps and (last := state.get("last_tool")) and self.is_follow_up(question):
-            args = {**last["args"], **extract_args(question, tools[last["name"]].json_schema(), env.today, env.vocab)}
-            steps.append({"name": last["name"], "args": args})
+            drafted = self.action_steps(span.tool, piece, steps, state, tools, env)
+            steps += drafted
+            if "ask" in drafted[-1]:
+                break
         return steps
 
     @staticmethod
-    def default_name(args: dict, props: dict, spec: ToolSpec, calls: list[dict], env) -> dict:
-        """An action that needs a name and got none is named after what it holds and the day."""
-        if "name" in props and "name" not in args and spec.approval:
-            what = args.get("segment") or args.get("source") or next(
-                (c["name"] for c in calls if c.get("ok")), "customers")
-            args["name"] = f"{str(what).replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
-        return args
+    def action_steps(name: str, text: str, steps: list[dict], state: dict, tools: dict[str, ToolSpec],
+                     env) -> list[dict]:
+        """An action's steps after the `steps` planned so far: the analyses it needs that have not run (this turn or
+        the last), then the action with its inputs; or one question for an input nothing supplies."""
+        spec = tools[name]
+        step = {"name": name, "args": action_args(text, spec, env)}
+        last = (state.get("last_tool") or {}).get("name")
+        planned = [s["name"] for s in steps if "name" in s]
+        before = prerequisites(step, spec, text, tools, env, planned + ([last] if last else []))
+        carry_thread_run(step, spec, state, planned)
+        before = sorted((b for b in before if b["name"] not in planned), key=lambda b: tools[b["name"]].approval)
+        earlier = [s for s in steps if "name" in s] + before
+        if (missing := missing_inputs(step, spec, earlier)) and not any(tools[s["name"]].approval for s in earlier):
+            return [*before, {"ask": clarify.question_for(spec, missing[0], text, env.vocab)}]
+        return [*before, step]
+
+    def spans(self, text: str, tools: dict[str, ToolSpec], env) -> list[Span]:
+        """The message's clauses joined into spans, one per tool: a clause that fits no tool, or the same tool as
+        the clause before, belongs to the span before it (or the next, at the start)."""
+        spans: list[Span] = []
+        prefix = ""
+        for part in clauses(text):
+            if spans and tools[spans[-1].tool].approval and IT.search(part) and mood(part) == "instruction":
+                spans[-1].text += " and " + part  # "… and give the money to video": the same instruction
+                continue
+            name = self.pick(part, tools, env, previous=spans[-1].tool if spans else None)
+            if name is None or (spans and spans[-1].tool == name):
+                if spans:
+                    spans[-1].text += " " + part
+                else:
+                    prefix += part + " "
+                continue
+            if earlier := next((s for s in spans if s.tool == name), None):
+                earlier.text += " " + part
+                continue
+            spans.append(Span(name, prefix + part))
+            prefix = ""
+        return spans
 
     @staticmethod
-    def has_required(text: str, spec: ToolSpec, env) -> bool:
-        schema = spec.json_schema()
-        found = extract_args(text, schema, env.today, env.vocab)
-        return all(r in found or r == "name" for r in schema.get("required", []))
+    def pick(text: str, tools: dict[str, ToolSpec], env, previous: str | None = None) -> str | None:
+        """The tool a clause fits. Scores are adjusted by evidence: what the text gives the tool's fields (names,
+        periods, amounts). An instruction drafts an action when the action's inputs are in it and it fits about as
+        well as the best analysis, or when it fits best outright; else the best analysis whose required inputs the
+        text gives, if it fits well enough."""
+        ranked = score_tools(text, tools)
+        analyses = []
+        for name, score in [(n, s) for n, s in ranked if not tools[n].approval][:CANDIDATES]:
+            args = OfflinePlanner.extract(text, tools[name], env)
+            required = tools[name].json_schema().get("required", [])
+            eligible = all(r in args for r in required)
+            found = evidence(text, tools[name], args)
+            analyses.append((score + EVIDENCE_WEIGHT * found, eligible, name, found))
+        analyses.sort(reverse=True)
+        best = next(((score, name, found) for score, eligible, name, found in analyses if eligible), (0.0, None, 0))
+        if mood(text) == "instruction":
+            drafts = []
+            supplier = tools[best[1]] if best[1] else None
+            for name, score in [(n, s) for n, s in ranked if tools[n].approval]:
+                found = evidence(text, tools[name], action_args(text, tools[name], env))
+                if not found and LIVE.search(text) and (
+                        (supplier and names_one_of(text, [supplier]))
+                        or (previous and not tools[previous].approval and IT.search(text))):
+                    found = 1  # "put the optimiser's plan live", "… and make it live": an analysis supplies it
+                fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
+                        else score >= max(ACTION_MIN, best[0]))
+                if fits:
+                    drafts.append((score + SLOT_BONUS * bool(found), name))
+            if drafts:
+                return max(drafts)[1]
+        if best[1] and (best[0] >= ABSTAIN or (best[2] >= TERSE_EVIDENCE and best[0] >= EVIDENCE_FLOOR)):
+            return best[1]  # … or a terse request that gives the tool several inputs ("video in Q2")
+        return None
+
+    @staticmethod
+    def within_bound(steps: list[dict], bound: float, env) -> list[dict]:
+        """The same steps with every per-channel change cut to the bound per approval, against current values."""
+        current = env.vocab.get("current") or {}
+        for step in steps:
+            for param, values in (step.get("args") or {}).items():
+                if param in current and isinstance(values, dict):
+                    step["args"][param] = within_bound(values, current[param], bound)
+        return steps
+
+    # ---- follow-ups --------------------------------------------------------------------------------------------
+    def follow_up(self, question: str, state: dict, tools: dict[str, ToolSpec], env) -> list[dict] | None:
+        """A short follow-up re-runs the thread's last tool with what changed ("and for email only?", "check
+        revenue instead", "what if hot meant 70 %?"), unless another tool clearly fits better or it instructs."""
+        last = state.get("last_tool")
+        if not last or last.get("name") not in tools or not self.is_follow_up(question):
+            return None
+        if (picked := self.pick(question, tools, env)) and tools[picked].approval:
+            return None  # "save them as an audience called …": an instruction, planned as one
+        spec = tools[last["name"]]
+        merged = self.merge(last["args"], question, spec, env)
+        ranked = score_tools(question, tools)
+        scores = dict(ranked)
+        best, score = next(((n, s) for n, s in ranked if not tools[n].approval), ranked[0])
+        switch, margin = (FOLLOW_SWITCH_CHANGED, FOLLOW_MARGIN_CHANGED) if merged != last["args"] else (
+            FOLLOW_SWITCH, FOLLOW_MARGIN)
+        if best != last["name"] and score >= switch and scores[last["name"]] < score - margin:
+            return None
+        return [{"name": last["name"], "args": merged}]
+
+    def merge(self, old: dict, text: str, spec: ToolSpec, env) -> dict:
+        """The last call's arguments with what the follow-up changes: a new period replaces the old one, free text
+        is added to, a bare number is the count the tool takes."""
+        new = self.extract(text, spec, env)
+        args = dict(old)
+        if {"start", "end", "as_of"} & set(new):
+            for key in ("start", "end", "as_of"):
+                args.pop(key, None)
+        for key, value in new.items():
+            if key == "goal":
+                continue  # the follow-up changes how, not what for ("make them sound more premium")
+            args[key] = f"{old[key]} {value}"[:300] if key in FREE_TEXT and old.get(key) else value
+        props = spec.json_schema().get("properties", {})
+        counts = [f for f in COUNT_FIELDS if f in props]
+        bare = re.findall(r"(?<![\w.%$€£])(\d{1,4})(?![\w.%]|\s*(?:%|percent|k\b))", text)
+        if counts and len(bare) == 1 and not any(f in new for f in counts):
+            args[next((f for f in counts if f in old), counts[0])] = int(bare[0])
+        return args
 
     @staticmethod
     def is_follow_up(text: str) -> bool:
-        return bool(FOLLOW_UP.search(text)) or len(text.split()) <= 4
+        return bool(FOLLOW_UP.search(text)) or len(text.split()) <= 6
+
+    # ---- helpers -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def extract(text: str, spec: ToolSpec, env) -> dict:
+        return analysis_args(text, spec, env, keep_period=True)
 
     @staticmethod
-    def fill_from_previous(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env, question: str = "") -> dict:
-        """Carry results of earlier steps into a later step's arguments (run ids, sources, drafted content)."""
-        args = dict(step["args"])
-        props = tools[step["name"]].json_schema().get("properties", {})
-        ok = [c for c in calls if c.get("ok")]
-        if not ok:
-            return OfflinePlanner.default_name(args, props, tools[step["name"]], calls, env)
-        prev = ok[-1]
-        metrics = (prev.get("result") or {}).get("metrics", {})
-        data = (prev.get("result") or {}).get("data", [])
-        for field in ("segment", "audience"):  # names the earlier result holds and the request mentions
-            if field in props and field not in args:
-                names = {str(r[k]) for r in data for k in r if field in k and isinstance(r[k], str)}
-                if hits := mentions(question, sorted(names, key=len, reverse=True)):
-                    args[field] = hits[0]
-        if "run_id" in props and "run_id" not in args and metrics.get("run_id"):
-            args["run_id"] = metrics["run_id"]
-        if "source" in props:  # the previous step's tool decides where members come from
-            enum = props["source"].get("enum") or next((a.get("enum") for a in props["source"].get("anyOf", [])
-                                                        if a.get("enum")), [])
-            token = next((t for t in prev["name"].split("_") if t in (enum or [])), None)
-            if token:  # score_churn → churn, segment_customers → segment, predict_clv → clv
-                args["source"] = token
-        if "variant" in props and "variant" not in args:
-            texts = [r.get("text") for r in data if r.get("text")]
-            if texts:
-                args["variant"] = texts[0]
-        if "audience" in props and "audience" not in args and metrics.get("audience_id"):
-            args["audience"] = metrics["audience_id"]
-        if "send_at" in props and "send_at" not in args:
-            when = parse_when("send", env.today)
-            args["send_at"] = when.isoformat()
-        args = OfflinePlanner.default_name(args, props, tools[step["name"]], calls, env)
-        rec = metrics.get("recommendation")
-        if "daily_budgets" in props and "daily_budgets" not in args and isinstance(rec, dict) and rec:
-            days = metrics.get("horizon_days") or 1  # a plan over the horizon → per-day budgets
-            args["daily_budgets"] = {ch: round(v / days, 2) for ch, v in rec.items()}
-        return args
+    def stands_alone(text: str, tools: dict[str, ToolSpec], env) -> bool:
+        """A reply to a clarifying question that is a question of its own."""
+        return len(text.split()) > 3 and OfflinePlanner.pick(text, tools, env) is not None
 
     @staticmethod
-    def cannot_help(question: str, tools: dict[str, ToolSpec]) -> str:
-        listing = "; ".join(f"{s.name.replace('_', ' ')} ({s.description[0].lower() + s.description[1:]})"
-                            for s in tools.values() if not s.approval)
-        return ("I can't answer that from the marketing warehouse, and I'd rather not guess. "
-                f"Here is what I can do: {listing}. I can also draft audiences, sends and budget changes "
-                "for an approver.")
+    def needs_failed(step: dict, calls: list[dict], tools: dict[str, ToolSpec]) -> bool:
+        """An action whose prerequisite failed this turn is not drafted (the answer says why the analysis failed)."""
+        spec = tools.get(step.get("name"))
+        if spec is None or not spec.approval:
+            return False
+        needed = {tool for choices in spec.requires.values() for tool in choices.values()}
+        ran = {c["name"]: c.get("ok") for c in calls}
+        return any(ran.get(tool) is False for tool in needed) or (
+            bool(calls) and not calls[-1].get("ok") and not spec.requires)
+
+    @staticmethod
+    def abstain(question: str, tools: dict[str, ToolSpec]) -> str:
+        """Nothing fits: the two closest tools when one came near, else what the planner can do."""
+        return did_you_mean(score_tools(question, tools), tools) or cannot_help(tools)

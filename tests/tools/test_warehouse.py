@@ -44,3 +44,15 @@ def test_read_only_missing_warehouse_is_a_clear_error(tmp_path):
         assert "northstar init --demo" in str(exc)
     else:
         raise AssertionError("expected an error")
+
+
+def test_names_resolve_in_any_case_as_in_duckdb(tmp_path):
+    from tools.warehouse import columns_of, plain_name, protected_refusal, table_exists
+
+    con = connect(tmp_path / "w.duckdb")
+    require_table(con, "ORDERS", ["Revenue", "ORDER_DATE"])
+    assert table_exists(con, "Orders") and list(columns_of(con, "oRdErS"))[:2] == ["order_id", "customer_id"]
+    assert plain_name(' "main"."Orders" ') == "Orders" and plain_name("ｏｒｄｅｒｓ") == "orders"
+    assert protected_refusal("orders") is None
+    assert all("audit_log" in protected_refusal(n) for n in ("AUDIT_LOG", "[audit_log]", "main.Audit_Log"))
+    con.close()

@@ -145,6 +145,8 @@ def test_ui_through_gradio_client(demo_copy, tmp_path):
         with pytest.raises(Exception):  # noqa: B017 - gradio_client's error type differs between versions
             client_for(url).predict(thread_id, api_name="/open_thread")
         client = client_for(url, auth=("ana", "open-sesame"))
+        listed = client.predict(api_name="/new_thread")[-2]  # what a page load shows: the user's own threads
+        assert [value for _label, value in listed["choices"]] == [thread_id], "ben's and the rest are not listed"
         chat = client.predict(thread_id, api_name="/open_thread")[0]
         assert text_of(chat[0]) == "How did our channels perform last month?"
         assert any("ROAS" in a for a in answers(chat))
@@ -187,3 +189,16 @@ def test_ask_streams_each_step_before_the_answer(demo_copy):
     step = next(m for m in frames[finished] if (m.get("metadata") or {}).get("title") == "✓ campaign_report")
     assert step["metadata"]["log"].endswith(("ms", " s")), "each finished step shows its time"
     assert "ROAS" in frames[-1][-1]["content"], "the answer comes last"
+
+
+def test_csv_download_carries_no_formulas(tmp_path, monkeypatch):
+    import csv
+
+    from ui import gradio_render as R
+
+    monkeypatch.setattr(R, "CSV_DIR", tmp_path)
+    call = {"name": "query_data", "result": {"data": [{"name": "=HYPERLINK(\"http://x\")", "n": 1},
+                                                      {"name": "+cmd", "n": 2}, {"name": "plain", "n": 3}]}}
+    with open(R.csv_of(call, "t-1"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "'+cmd", "plain"]

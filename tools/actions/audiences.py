@@ -1,4 +1,5 @@
-"""create_audience: a saved run's members (consent applied) as a named audience, exported as CSV."""
+"""create_audience: a saved run's members, screened for consent on the audience's channel, as a named audience
+exported as CSV."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.actions.base import CONSENTED, ActionResult, params_key, run_once
+from tools.actions.base import ActionResult, params_key, run_once
+from tools.actions.consent import CONTACT_COLUMN, Channel, describe, exclusions, screened_sql
+from tools.actions.exports import export_csv
 from tools.registry import ToolContext, ToolError, register
 from tools.warehouse import require_table
 
@@ -20,6 +23,8 @@ class AudienceParams(BaseModel, use_attribute_docstrings=True):
     """Audience name."""
     source: Literal["segment", "churn", "clv", "customers"] = "churn"
     """Where membership comes from: a segmentation run, a churn scoring run, a CLV run, or explicit ids."""
+    channel: Channel = "email"
+    """The channel the audience is for (email, sms or push): members need consent on it."""
     run_id: str | None = None
     """The run to take members from (default: the latest run of that source)."""
     segment: str | None = None
@@ -38,7 +43,8 @@ def _members_sql(con, params: AudienceParams) -> tuple[str, list, str, str | Non
     if params.source == "customers":
         if not params.customer_ids:
             raise ToolError("source=customers needs customer_ids.")
-        return "SELECT unnest(?::BIGINT[]) AS customer_id, 0.0 AS score", [params.customer_ids], "explicit ids", None
+        return ("SELECT DISTINCT unnest(?::BIGINT[]) AS customer_id, 0.0 AS score", [params.customer_ids],
+                "explicit ids", None)
     table = {"segment": "customer_segments", "churn": "churn_scores", "clv": "clv_scores"}[params.source]
     require_table(con, table)
     run = params.run_id or con.execute(f"SELECT max(run_id) FROM {table}").fetchone()[0]
@@ -66,50 +72,63 @@ def _members_sql(con, params: AudienceParams) -> tuple[str, list, str, str | Non
 
 
 def _audience(con, params: AudienceParams) -> tuple[str, list, dict]:
+    """The candidates screened for consent on the audience's channel (SQL, args) and what the approver sees."""
     sql, args, source, run = _members_sql(con, params)
     limit = f"LIMIT {int(params.top_n)}" if params.top_n else ""
     candidates = f"SELECT customer_id, score FROM ({sql}) ORDER BY score DESC, customer_id {limit}"
-    total = con.execute(f"SELECT count(*) FROM ({candidates})", args).fetchone()[0]
-    members = f"SELECT customer_id FROM ({candidates}) WHERE {CONSENTED}"
-    size = con.execute(f"SELECT count(*) FROM ({members})", args).fetchone()[0]
-    return members, args, {"source": source, "candidates": total, "size": size, "excluded_no_consent": total - size,
-                           "pinned": {"run_id": run} if run and not params.run_id else {}}
+    screened = screened_sql(candidates, params.channel)
+    return screened, args, {"source": source, "pinned": {"run_id": run} if run and not params.run_id else {},
+                            **_counts(con, screened, args, params.channel)}
+
+
+def _counts(con, screened: str, args: list, channel: str) -> dict:
+    size, excluded = exclusions(con, screened, args)
+    return {"channel": channel, "candidates": size + sum(excluded.values()), "size": size,
+            "excluded_no_consent": sum(excluded.values()), "excluded": excluded}
 
 
 def preview_create_audience(con, params: AudienceParams, ctx: ToolContext) -> dict:
     _, _, info = _audience(con, params)
     return {**info, "risk": "low" if info["size"] < 50_000 else "medium",
-            "description": f"Create audience '{params.name}' from {info['source']}: {info['size']:,} customers "
-                           f"({info['excluded_no_consent']:,} left out for lack of consent) and export it as CSV."}
+            "description": f"Create audience '{params.name}' for {params.channel} from {info['source']}: "
+                           f"{info['size']:,} customers ({describe(info['excluded'])}) and export it as CSV."}
 
 
 @register(example=AudienceParams(name="At-risk high value"), approval=True, preview=preview_create_audience,
           requires={"source": {"churn": "score_churn", "segment": "segment_customers", "clv": "predict_clv"}},
-          key_metrics=("size", "excluded_no_consent", "candidates"),
+          key_metrics=("size", "excluded_no_consent", "candidates", "delivery"),
           requests=["save them as an audience", "create an audience from the at-risk customers",
                     "build a segment audience for the win-back campaign", "export this segment as an audience",
                     "make a list of these customers for CRM", "turn the high-risk customers into an audience"])
 def create_audience(con: duckdb.DuckDBPyConnection, params: AudienceParams, ctx: ToolContext) -> ActionResult:
     """Save a segment's or score run's members as a named audience and export it (opted-out customers excluded)."""
     def prepare() -> tuple[str, list, dict]:
-        members, args, info = _audience(con, params)
-        if info["size"] == 0:
-            raise ToolError(f"The audience would be empty ({info['candidates']} candidates, none with consent).")
-        return members, args, info
+        screened, args, info = _audience(con, params)
+        _refuse_empty(info)
+        return screened, args, info
 
     def write(con, aid: str, prepared: tuple[str, list, dict]):
-        members, args, info = prepared
-        export = ctx.home / "outbox" / f"audience_{aid}.csv"
-        export.parent.mkdir(parents=True, exist_ok=True)
-        con.execute("INSERT INTO audiences VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        screened, args, info = prepared
+        info = {**info, **_counts(con, screened, args, params.channel)}  # consent as of now, inside the transaction
+        _refuse_empty(info)
+        con.execute("INSERT INTO audiences (audience_id, name, source, definition, size, excluded_no_consent, "
+                    "created_at, created_by, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [aid, params.name, info["source"], params_key(params), info["size"], info["excluded_no_consent"],
-                     ctx.now or datetime.now(), ctx.user])
-        con.execute(f"INSERT INTO audience_members SELECT ?, customer_id, NULL FROM ({members})", [aid, *args])
-        target = str(export).replace("'", "''")
-        con.execute(f"""COPY (SELECT m.customer_id, c.email FROM audience_members m JOIN customers c
-                       USING (customer_id) WHERE m.audience_id = '{aid}' ORDER BY 1) TO '{target}' (HEADER)""")
-        summary = (f"Created audience '{params.name}' ({aid}) with {info['size']:,} customers; "
-                   f"{info['excluded_no_consent']:,} excluded for lack of marketing consent. Exported to {export.name}.")
-        return {**info, "audience_id": aid, "name": params.name, "summary": summary}, export
+                     ctx.now or datetime.now(), ctx.user, params.channel])
+        con.execute("INSERT INTO audience_members (audience_id, customer_id, holdout) SELECT ?, customer_id, NULL "
+                    f"FROM ({screened}) WHERE excluded IS NULL", [aid, *args])
+        contact = CONTACT_COLUMN[params.channel]
+        export = export_csv(con, f"""SELECT m.customer_id{f', c.{contact}' if contact else ''} FROM audience_members m
+            JOIN customers c USING (customer_id) WHERE m.audience_id = ? ORDER BY 1""", [aid],
+                            ctx.home / "outbox" / f"audience_{aid}.csv")
+        summary = (f"Created audience '{params.name}' ({aid}) for {params.channel} with {info['size']:,} customers; "
+                   f"{describe(info['excluded'])}. Exported to {export.name}.")
+        return {**info, "audience_id": aid, "name": params.name, "export": export.name, "summary": summary}, export
 
     return run_once(con, ctx, "create_audience", params, prepare, write)
+
+
+def _refuse_empty(info: dict) -> None:
+    if info["size"] == 0:
+        raise ToolError(f"The audience would be empty: {info['candidates']:,} candidates, none who may be contacted "
+                        f"by {info['channel']} ({describe(info['excluded'])}).")

@@ -2,28 +2,25 @@
 
 An action is registered with `approval=True` and a `preview`; its tool function calls `run_once`, which makes the
 same approved request execute exactly once: an outbox key derived from (action, thread, request, arguments), the
-recorded result returned when that key already ran, the writes and the outbox row in one transaction, then delivery.
+recorded result returned when that key already ran, the writes and the outbox row in one transaction, then delivery
+(`delivery.py`). The result says whether it was delivered, is pending delivery, or failed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
 from pydantic import BaseModel
 
-from tools.actions.outbox import action_id, deliver, record, recorded
+from tools.actions.delivery import AT_APPROVAL, deliver, status_of
+from tools.actions.outbox import action_id, delivery_word, record, recorded
 from tools.registry import ToolContext, ToolError, ToolResult
 from tools.warehouse import transaction
-
-CONSENTED = """customer_id IN (SELECT customer_id FROM customers WHERE marketing_opt_in IS TRUE)
-  AND customer_id NOT IN (SELECT customer_id FROM (SELECT customer_id, opted_in, row_number() OVER
-      (PARTITION BY customer_id ORDER BY updated_at DESC) AS rn FROM consent WHERE channel = 'email')
-    WHERE rn = 1 AND NOT opted_in)"""
-"""Customers who may receive marketing: opted in, and no later e-mail withdrawal in `consent`."""
 
 
 class ActionResult(ToolResult):
@@ -48,17 +45,37 @@ def refuse_problems(preview: dict, key: str, refusal: str) -> dict:
     return preview
 
 
+def delivery_note(con: duckdb.DuckDBPyConnection, ctx: ToolContext, aid: str) -> tuple[str, str]:
+    """(delivered | pending delivery | failed, the sentence that says so and what happens next)."""
+    status, attempts, error = status_of(con, aid)
+    word = delivery_word(status)
+    if word == "delivered":
+        return word, "Delivered to the webhook."
+    if word == "failed":
+        return word, (f"Delivery failed after {attempts} attempt(s): {error}. Fix the webhook, then run "
+                      "`northstar outbox deliver --include-dead`.")
+    if not ctx.webhook_url:
+        return word, ("Pending delivery: no webhook is configured (NORTHSTAR_WEBHOOK_URL); `northstar outbox "
+                      "deliver` sends it once one is.")
+    why = (f"the webhook failed {attempts} time(s) (last error: {error})" if error
+           else "another process is posting it now" if status == "delivering" else "not posted yet")
+    return word, (f"Pending delivery: {why}; `northstar outbox deliver` retries it, as does the next start of the "
+                  "web UI or the Slack bot.")
+
+
 def run_once(con: duckdb.DuckDBPyConnection, ctx: ToolContext, action: str, params: BaseModel,
              prepare: Callable[[], Prepared], write: Write) -> ActionResult:
     """Execute an approved action exactly once: replay the recorded result, else prepare (validate; raises
-    ToolError before anything is written), write and record in one transaction, then deliver."""
+    ToolError before anything is written), write and record in one transaction; then deliver (a replay delivers
+    what is still pending, e.g. after a crash)."""
     aid = action_id(action, ctx.thread_id, f"{ctx.request_id}|{params_key(params)}")
-    if done := recorded(con, aid):
-        return ActionResult(summary=done["summary"], metrics=done, action_id=aid)
-    prepared = prepare()
-    with transaction(con):
-        payload, export = write(con, aid, prepared)
-        record(con, ctx, aid, action, payload, export)
-    status = deliver(con, ctx, aid)
-    note = "" if status in ("recorded", "delivered") else f" Webhook: {status}."
-    return ActionResult(summary=payload["summary"] + note, metrics={**payload, "delivery": status}, action_id=aid)
+    payload = recorded(con, aid)
+    if payload is None:
+        prepared = prepare()
+        with transaction(con):
+            payload, export = write(con, aid, prepared)
+            record(con, ctx, aid, action, payload, export)
+    if ctx.webhook_url:
+        deliver(lambda: nullcontext(con), ctx, aid, AT_APPROVAL)
+    word, note = delivery_note(con, ctx, aid)
+    return ActionResult(summary=f"{payload['summary']} {note}", metrics={**payload, "delivery": word}, action_id=aid)

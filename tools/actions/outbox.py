@@ -1,16 +1,22 @@
-"""The outbox: every executed action is a row (plus an export file), delivered to a webhook when configured."""
+"""The outbox: every executed action is a row (plus an export file), delivered to a webhook by `delivery.py`.
+
+A row's status: recorded (waiting for delivery), delivering (a process is posting it now), delivered, failed (an
+attempt failed; it is retried), dead (the attempt limit was reached or the webhook refused it; retried only on
+request). What the approver is told is one of three words: delivered, pending delivery, failed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from tools.registry import ToolContext, jsonable
+
+STATUSES = ("recorded", "delivering", "delivered", "failed", "dead")
 
 
 def action_id(action: str, thread_id: str | None, key: str) -> str:
@@ -25,34 +31,25 @@ def recorded(con: duckdb.DuckDBPyConnection, aid: str) -> dict | None:
 
 def record(con: duckdb.DuckDBPyConnection, ctx: ToolContext, aid: str, action: str, payload: dict,
            export_path: Path | None) -> None:
-    con.execute("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, 'recorded', 0, NULL, ?, ?)",
+    con.execute("INSERT INTO outbox (action_id, action, thread_id, payload, export_path, status, attempts, "
+                "last_error, created_at, approved_by) VALUES (?, ?, ?, ?, ?, 'recorded', 0, NULL, ?, ?)",
                 [aid, action, ctx.thread_id, json.dumps(jsonable(payload)), str(export_path) if export_path else None,
                  ctx.now or datetime.now(), ctx.user])
 
 
-def deliver(con: duckdb.DuckDBPyConnection, ctx: ToolContext, aid: str, attempts: int = 4,
-            timeout_s: float = 5.0) -> str:
-    """POST the outbox row to the webhook with retries; the outbox records the outcome. Returns the status."""
-    if not ctx.webhook_url:
-        return "recorded"
-    import httpx
+def delivery_word(status: str | None) -> str:
+    """What the approver is told: delivered, pending delivery or failed."""
+    return {"delivered": "delivered", "dead": "failed"}.get(status or "", "pending delivery")
 
-    action, payload = con.execute("SELECT action, payload FROM outbox WHERE action_id = ?", [aid]).fetchone()
-    body = {"action_id": aid, "action": action, "payload": json.loads(payload)}
-    error = None
-    for attempt in range(1, attempts + 1):
-        try:
-            resp = httpx.post(ctx.webhook_url, json=body, timeout=timeout_s, headers={"Idempotency-Key": aid})
-            if resp.status_code < 300:
-                con.execute("UPDATE outbox SET status = 'delivered', attempts = ?, last_error = NULL "
-                            "WHERE action_id = ?", [attempt, aid])
-                return "delivered"
-            error = f"HTTP {resp.status_code}"
-            if resp.status_code < 500 and resp.status_code != 429:
-                break
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        time.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
-    con.execute("UPDATE outbox SET status = 'failed', attempts = ?, last_error = ? WHERE action_id = ?",
-                [attempt, error, aid])
-    return "failed"
+
+def outbox_items(con: duckdb.DuckDBPyConnection, status: str | None = None, limit: int = 200) -> list[dict]:
+    """The newest outbox rows (optionally of one status) with their delivery state, newest first."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
+    where, args = ("WHERE status = ?", [status]) if status else ("", [])
+    cur = con.execute(f"""SELECT action_id, action, status, attempts, last_error, created_at, last_attempt_at,
+        approved_by, thread_id, export_path FROM outbox {where} ORDER BY created_at DESC, action_id
+        LIMIT {int(limit)}""", args)
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return [{**row, "delivery": delivery_word(row["status"])} for row in rows]

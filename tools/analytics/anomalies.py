@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools import charts
 from tools.common import money, resolve_period
 from tools.registry import ToolError, ToolResult, register
-from tools.warehouse import quote, require_table
+from tools.warehouse import quote, require_table, resolve_params
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,7 +65,7 @@ def _series(con, p: AnomalyParams, start: date, end: date) -> tuple[pd.Series, s
     if p.table:
         if not p.value_column:
             raise ToolError(f"Name the numeric column of {p.table} to scan in `value_column`.")
-        require_table(con, p.table, [p.date_column, p.value_column])
+        p = resolve_params(con, p, columns=("date_column", "value_column"))  # as the user typed them, any case
         sql = (f"SELECT {quote(p.date_column)}::DATE AS d, sum({quote(p.value_column)})::DOUBLE AS num, NULL AS den "
                f"FROM {quote(p.table)} WHERE {quote(p.date_column)}::DATE BETWEEN ? AND ? GROUP BY 1")
         args, label = [lo, end], f"{p.value_column} in {p.table}"
@@ -125,11 +125,25 @@ def _baseline(values: np.ndarray, weekday: np.ndarray | None) -> tuple[np.ndarra
 @register(example=AnomalyParams(metric="conversions", channel="search", start=date(2026, 4, 1),
                                 end=date(2026, 9, 30)),
           key_metrics=("anomalies", "points"),
+          concepts={"anomaly": ["anomaly", "anomalies", "anomalous", "outlier", "outliers", "abnormal", "irregular"],
+                    "spike": ["spike", "spikes", "spiked", "dip", "dips", "plunge", "plunged", "crash", "crashed",
+                              "jump", "sudden", "suddenly", "surge"],
+                    "unusual": ["unusual", "odd", "weird", "strange", "out of the ordinary", "glitch", "abnormal"],
+                    "tracking": ["tracking", "pixel", "broke", "broken", "outage"]},
+          synonyms={"cpc": ["cost per click"],
+                    "ctr": ["click-through rate", "click through rate", "clickthrough"],
+                    "cvr": ["conversion rate"],
+                    "cpa": ["cost per acquisition", "cost per conversion"],
+                    "roas": ["return on ad spend"],
+                    "week": ["weekly", "weeks", "week"],
+                    "revenue": ["sales"]},
           requests=["Were there any unusual days in conversions recently?", "Detect anomalies in search conversions",
                     "Why did revenue drop on June 17?", "Flag spikes or drops in spend by day",
                     "Is anything odd in our CPA this quarter?", "anomaly detection on weekly revenue",
                     "Did tracking break at some point? conversions fell suddenly",
-                    "Show days where ROAS was outside the expected range"])
+                    "Show days where ROAS was outside the expected range",
+                    "were there days when clicks fell off a cliff?", "which weeks look abnormal for impressions?",
+                    "any sudden jumps in CPC?"])
 def detect_anomalies(con: duckdb.DuckDBPyConnection, p: AnomalyParams) -> AnomalyResult:
     """Flag unusual days or weeks in a KPI series against a day-of-week baseline, with expected range and direction."""
     import pandas as pd

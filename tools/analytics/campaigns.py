@@ -59,10 +59,28 @@ def _kpis(con, where: str, args: list, group_sql: str | None) -> list[dict]:
 
 @register(example=CampaignReportParams(start=date(2026, 9, 1), end=date(2026, 9, 30)),
           key_metrics=("spend", "revenue", "roas", "conversions", "cpa", "ctr"),
+          concepts={"ctr": ["click-through rate", "clickthrough rate", "click through rate", "click rate"],
+                    "cvr": ["conversion rate", "conv rate"],
+                    "cpa": ["cost per acquisition", "cost per conversion", "cost per order", "cost per sale",
+                            "acquisition cost"],
+                    "roas": ["return on ad spend", "return on advertising spend", "ad return"],
+                    "spend": ["ad spend", "media spend", "spent", "spending", "cost by channel"],
+                    "performance": ["perform", "performance", "performing", "performed", "kpi", "kpis",
+                                    "results by channel", "scorecard", "channel report", "numbers", "figures",
+                                    "stats"],
+                    "trend": ["trend", "over time", "week by week", "month by month", "week on week", "month on month"]},
+          synonyms={"campaign": ["per campaign", "each campaign", "by campaign", "campaign level"],
+                    "week": ["weekly", "per week", "each week", "by week"],
+                    "month": ["monthly", "per month", "each month", "by month"],
+                    "day": ["daily", "per day", "each day", "by day"]},
           requests=["How did our channels perform last month?", "Show spend, ROAS and CPA by channel for Q3",
                     "campaign performance report", "Which campaigns had the best ROAS in September?",
                     "What was our cost per acquisition on search last week?", "weekly conversions trend by channel",
-                    "How much did we spend on social this quarter?", "CTR and conversion rate by campaign"])
+                    "How much did we spend on social this quarter?", "CTR and conversion rate by campaign",
+                    "break down clicks and impressions by campaign for last quarter",
+                    "which channel had the cheapest conversions this month?",
+                    "channel revenue trend per month this year", "how did social do this week?",
+                    "how is display doing lately?", "how did search do last week?", "how did sms do yesterday?"])
 def campaign_report(con: duckdb.DuckDBPyConnection, p: CampaignReportParams) -> CampaignReportResult:
     """Report spend, impressions, clicks, conversions, revenue, CTR, CVR, CPA and ROAS by channel, campaign or period."""
     require_table(con, "ad_spend", ["date", "channel", "campaign_id", "spend"])

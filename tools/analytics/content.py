@@ -234,13 +234,29 @@ def _check(texts: list[str], channel: str, source: str) -> tuple[list[dict], lis
 
 
 @register(example=ContentParams(channel="email_subject", goal="win back lapsed customers", offer="15% off", n=5),
+          concepts={"copy": ["copy", "copywriting", "wording", "come up with", "ideas for", "creative", "creatives",
+                             "tagline", "slogan", "cta", "call to action"]},
+          synonyms={"email_subject": ["subject line", "subject lines", "email subject", "subject"],
+                    "email_body": ["email body", "email copy", "body copy", "newsletter copy"],
+                    "push": ["push notification", "push notifications", "push message", "push"],
+                    "sms": ["sms", "text message", "text messages", "texts"],
+                    "ad_headline": ["headline", "headlines", "ad headline", "ad headlines"],
+                    "ad_description": ["ad description", "ad descriptions", "ad copy", "ad text"],
+                    "social": ["social post", "social posts", "instagram", "facebook post", "linkedin post", "tweet"],
+                    "premium": ["premium", "luxury", "upmarket", "upscale", "classy", "elegant"],
+                    "playful": ["playful", "fun", "cheeky", "witty"],
+                    "urgent": ["urgent", "urgency", "fomo"],
+                    "friendly": ["friendly", "warm", "casual"],
+                    "reassuring": ["reassuring", "calm", "soothing"]},
           requests=["Write subject lines to win back lapsed customers", "Draft an SMS for our 20% off weekend sale",
                     "Give me 5 push notifications for new arrivals", "ad headlines for the autumn collection",
                     "Suggest email copy to welcome new sign-ups", "write a cross-sell email for recent buyers",
                     "Create social posts announcing free shipping", "Check these subject lines against the brand guide",
                     "What subject line should we use for the VIP early access email?",
                     "draft ad descriptions for our upsell campaign", "write a subject line saying our product is great",
-                    "copy for a promotional text message"])
+                    "copy for a promotional text message",
+                    "come up with a few push messages to bring back app users",
+                    "three texts announcing a members-only discount"])
 def generate_content_variants(con: duckdb.DuckDBPyConnection, p: ContentParams) -> ContentResult:
     """Draft subject lines, ad copy, push or SMS text for a goal, checked against brand rules and ranked by opens."""
     for field, value in (("goal", p.goal), ("offer", p.offer), ("product", p.product)):

@@ -25,6 +25,14 @@ class SearchKnowledgeResult(ToolResult):
 
 @register(example=SearchKnowledgeParams(query="How should we win back lapsed customers?", k=3),
           key_metrics=("passages",),
+          concepts={"guidance": ["policy", "policies", "playbook", "playbooks", "brand guide", "brand guidelines",
+                                 "guidelines", "guideline", "style guide", "tone of voice", "best practice",
+                                 "best practices", "guidance", "documentation", "our docs", "handbook",
+                                 "according to", "say about", "says about"],
+                    "rules": ["allowed", "permitted", "may we", "can we legally", "rule", "rules", "forbidden",
+                              "banned", "prohibited", "legal", "gdpr", "compliant", "compliance", "disclaimer",
+                              "consent", "unsubscribe", "frequency cap"],
+                    "glossary": ["glossary", "define", "definition", "defined", "meaning of", "stand for"]},
           requests=["What does our win-back playbook say?", "What is the character limit for SMS?",
                     "Which claims are banned in our ads?", "How do we define ROAS?",
                     "search the knowledge base for onboarding best practices",
@@ -34,7 +42,9 @@ class SearchKnowledgeResult(ToolResult):
                     "How long should an A/B test run?", "find the playbook for churn prevention",
                     "Which words should we avoid according to the brand guide?",
                     "what do our docs say about attribution caveats", "What's our consent policy for SMS?",
-                    "look up the definition of a metric in the KPI glossary"])
+                    "look up the definition of a metric in the KPI glossary",
+                    "what does the onboarding playbook suggest for the first week?",
+                    "which legal footer must a promotional email carry?"])
 def search_knowledge(con: duckdb.DuckDBPyConnection, p: SearchKnowledgeParams,
                      ctx: ToolContext) -> SearchKnowledgeResult:
     """Find passages in our playbooks, brand guide, privacy policy and KPI glossary that answer a question."""

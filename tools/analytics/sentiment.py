@@ -7,7 +7,6 @@ import os
 import re
 from collections import Counter
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -18,14 +17,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
+from tools.analytics import vader
 from tools.common import pct
 from tools.registry import ToolError, ToolResult, register
-from tools.warehouse import columns_of, quote, require_table
-from tools.warehouse.schema import SYSTEM_TABLES
+from tools.warehouse import columns_of, protected_refusal, quote, resolve_params
 
 ASPECTS_FILE = Path(__file__).resolve().parent / "data" / "aspects.yaml"
-POOL_THRESHOLD = 20_000  # unique texts; below it a process pool costs more than it saves
-CHUNK = 2_000
+POOL_THRESHOLD = 1_000_000  # unique texts; below it a process pool costs more than it saves
+CHUNK = vader.BATCH
 SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 WORD = re.compile(r"[a-z][a-z']*")
 STOP = frozenset("a an the and or but so of to in on for at by with from is was were are be been it its this that "
@@ -64,32 +63,25 @@ class SentimentResult(ToolResult):
     pass
 
 
-@lru_cache(maxsize=1)
-def _analyzer():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-def _score_chunk(texts: list[str]) -> list[float]:
-    analyzer = _analyzer()
-    return [analyzer.polarity_scores(t)["compound"] for t in texts]
+def _score_chunk(texts: list[str]) -> np.ndarray:
+    return vader.polarity_scores(texts).compound
 
 
 def score_texts(texts: list[str], workers: int | None = None, threshold: int = POOL_THRESHOLD) -> np.ndarray:
-    """VADER compound scores of (already de-duplicated) texts, in batches; across processes above threshold."""
+    """VADER compound scores of (already de-duplicated) texts: vaderSentiment's, computed by tools.analytics.vader
+    over token arrays; across processes above threshold."""
     if len(texts) < max(threshold, 1) or (workers or os.cpu_count() or 1) < 2:
-        return np.array(_score_chunk(texts), dtype=float)
+        return _score_chunk(texts)
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     workers = workers or min(os.cpu_count() or 2, 8)
     size = max(1, min(CHUNK, -(-len(texts) // workers)))
     batches = [texts[i:i + size] for i in range(0, len(texts), size)]
-    # fork: the children only run VADER (pure Python), never DuckDB or ONNX, and start in milliseconds
+    # fork: the children only run VADER (numpy and Arrow kernels), never DuckDB or ONNX, and start in milliseconds
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
-        return np.array([s for part in pool.map(_score_chunk, batches) for s in part], dtype=float)
+        return np.concatenate(list(pool.map(_score_chunk, batches)))
 
 
 def labels(compound: np.ndarray) -> np.ndarray:
@@ -152,17 +144,18 @@ def frequent_phrases(texts: list[str], counts: list[int], negative: list[bool], 
     return out
 
 
+def _resolved(con, p: SentimentParams) -> SentimentParams:
+    """The table and columns as the user typed them (any case), spelled as in the warehouse; never a system table."""
+    if why := protected_refusal(p.table, "read"):
+        raise ToolError(f"{why} Sentiment runs on reviews or your own tables.")
+    return resolve_params(con, p, columns=("text_column", "date_column", "id_column", "rating_column"))
+
+
 def _source(con, p: SentimentParams) -> tuple[str, list, str | None]:
-    if p.table in SYSTEM_TABLES or p.table.startswith("_"):
-        raise ToolError(f"{p.table} is a system table; sentiment runs on reviews or your own tables.")
-    require_table(con, p.table, [p.text_column])
     cols = columns_of(con, p.table)
     is_reviews = p.table == "reviews"
     date_col = p.date_column or ("review_date" if is_reviews else None)
     id_col = p.id_column or ("review_id" if is_reviews else None)
-    for c in (date_col, id_col, p.rating_column):
-        if c:
-            require_table(con, p.table, [c])
     key = f"{quote(id_col)}::VARCHAR" if id_col else "(row_number() OVER ())::VARCHAR"
     day = f"TRY_CAST({quote(date_col)} AS DATE)" if date_col else "NULL::DATE"
     rating = f"TRY_CAST({quote(p.rating_column)} AS DOUBLE)" if p.rating_column else "NULL::DOUBLE"
@@ -182,14 +175,24 @@ def _source(con, p: SentimentParams) -> tuple[str, list, str | None]:
 
 @register(example=SentimentParams(start=date(2026, 6, 1), end=date(2026, 9, 30)),
           key_metrics=("texts", "negative_share", "mean_compound"),
+          concepts={"sentiment": ["sentiment", "mood", "feel", "feeling", "feelings", "happy", "unhappy", "angry",
+                                  "satisfied", "dissatisfied", "opinion", "opinions", "perception"],
+                    "reviews": ["review", "reviews", "ratings", "star rating", "stars", "feedback", "comments",
+                                "posts", "mentions", "voice of the customer", "voc"],
+                    "complaints": ["complain", "complaining", "complaint", "complaints", "grumble", "negative",
+                                   "praise", "positive"]},
+          synonyms={"month": ["monthly", "per month", "each month", "by month"],
+                    "week": ["weekly", "per week", "by week"]},
           requests=["What are customers saying about us?", "sentiment of reviews last quarter",
                     "Why did negative reviews spike in August?", "Which aspects do customers complain about most?",
                     "How is review sentiment trending month by month?", "Are delivery complaints going up?",
                     "What are the most common phrases in negative reviews?",
                     "Run sentiment analysis on the survey comments table",
-                    "How do people feel about our prices and quality?", "voice of the customer report"])
+                    "How do people feel about our prices and quality?", "voice of the customer report",
+                    "what do buyers praise most in their reviews?", "are shoppers angrier than they were in spring?"])
 def analyze_sentiment(con: duckdb.DuckDBPyConnection, p: SentimentParams) -> SentimentResult:
     """Score reviews or other customer texts with VADER: distribution, trend, aspects, negative themes and spikes."""
+    p = _resolved(con, p)
     src, args, date_col = _source(con, p)
     uniq = con.execute(f"SELECT text, count(*) FROM ({src}) GROUP BY text ORDER BY text", args).fetchall()
     if not uniq:

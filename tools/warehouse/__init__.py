@@ -1,7 +1,9 @@
 """Infrastructure; registers no tool: the connection, the schema and its migrations, the loader, the demo world.
 
 Adapters use only these admin entry points: `connect`, `migrate`, `table_summary`, `load_file` (with `LoadError`)
-and `generate` (the demo world). Tools use the connection helpers below.
+and `generate` (the demo world). Tools use the connection helpers below; a table or column a user named goes
+through `resolve_table` / `resolve_columns` / `resolve_params` (any case, as DuckDB resolves it; Northstar's own
+tables, `PROTECTED`, refused).
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from tools.warehouse.audit_log import audit, audit_entries
 from tools.warehouse.connection import (
     IDENT,
     NUMERIC_TYPES,
+    PROTECTED,
     WarehouseError,
+    clean_name,
     columns_of,
     connect,
     data_end,
     is_numeric,
     migrate,
+    plain_name,
+    protected_refusal,
     quote,
     require_table,
+    resolve_columns,
+    resolve_params,
+    resolve_table,
     schema_version,
     table_exists,
     table_names,
@@ -26,8 +35,10 @@ from tools.warehouse.connection import (
 )
 from tools.warehouse.schema import BY_NAME, SYSTEM_TABLES, TABLES
 
-__all__ = ["audit", "audit_entries", "BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "is_numeric", "LoadError", "WarehouseError", "columns_of", "connect", "data_end", "generate", "load_file",
-           "migrate", "quote", "require_table", "schema_markdown", "schema_version", "table_exists", "table_names",
+__all__ = ["audit", "audit_entries", "BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "PROTECTED",
+           "is_numeric", "LoadError", "WarehouseError", "clean_name", "columns_of", "connect", "data_end", "generate",
+           "load_file", "migrate", "plain_name", "protected_refusal", "quote", "require_table", "resolve_columns",
+           "resolve_params", "resolve_table", "schema_markdown", "schema_version", "table_exists", "table_names",
            "table_summary", "transaction"]
 _LAZY = {"load_file": "tools.warehouse.loader", "LoadError": "tools.warehouse.loader",
          "generate": "tools.warehouse.demo", "schema_markdown": "tools.warehouse.schema"}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+import unicodedata
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 
-from tools.warehouse.schema import BY_NAME, SCHEMA_VERSION, SYSTEM_TABLES, migrations
+from tools.warehouse.schema import BY_NAME, SCHEMA_VERSION, SYSTEM_TABLES, TABLES, migrations
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -32,12 +35,27 @@ def connect(path: Path | str, *, read_only: bool = False, migrate_schema: bool =
         raise WarehouseError(f"No warehouse at {path}. Run `northstar init --demo` or `northstar load` first.")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = _open(path, read_only)
     except duckdb.IOException as exc:
         raise WarehouseError(f"Cannot open {path}: {exc}. Is another Northstar process writing to it?") from exc
     if migrate_schema and not read_only:
         migrate(con)
     return con
+
+
+def _open(path: Path, read_only: bool, wait_s: float = 2.0) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried briefly: opening and closing one file from several threads of a process races
+    (ResourceInUseException) for a few milliseconds."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if "ResourceInUse" not in type(exc).__name__ or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -88,14 +106,160 @@ def table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return name in table_names(con)
+    """Whether `name` names a table, in any case (DuckDB resolves names case-insensitively)."""
+    return _existing(con, name) is not None
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column → type of `table` (named in any case), in table order; empty when there is no such table."""
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        "WHERE table_schema = 'main' AND lower(table_name) = lower(?) ORDER BY ordinal_position", [table]).fetchall()
     return dict(rows)
+
+
+# ---- names, as DuckDB resolves them ---------------------------------------------------------------------------
+
+PROTECTED: frozenset[str] = frozenset(
+    {t.name for t in TABLES if t.kind != "canonical"} | SYSTEM_TABLES | {"schema_version", "checkpoints"})
+"""Tables Northstar owns (saved runs, actions, the audit log, the outbox, schema version, demo truth; LangGraph's
+checkpoints): never a load target, never a tool's `table`, in any spelling. Names starting with _ are reserved too."""
+_OWNED = {"schema_version": "the schema's migration history", "checkpoints": "the conversations' saved state"}
+MAX_NAME = 128
+_QUOTES = {'"': '"', "'": "'", "`": "`", "[": "]"}
+Purpose = Literal["load", "read"]
+
+
+def plain_name(name: str) -> str:
+    """The table name a user meant, spelled as typed: NFKC-normalised (full-width letters become ASCII), invisible
+    characters and surrounding spaces dropped, quotes and a `main.` qualifier taken off. Raises WarehouseError for
+    anything that is not a plain name (letters, digits and _)."""
+    shown = repr(name if len(str(name)) <= 80 else f"{str(name)[:80]}…")
+    if len(str(name)) > 4 * MAX_NAME:
+        raise WarehouseError(f"{shown} is too long for a table name ({MAX_NAME} characters at most).")
+    text = unicodedata.normalize("NFKC", str(name))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    parts = [_unquote(part.strip()) for part in re.findall(r'"(?:[^"]|"")*"|[^.]+', text)] or [""]
+    last = parts[-1]
+    if last and last.lower() in PROTECTED or last.startswith("_"):
+        return last  # refused by the caller, which names the table
+    if len(parts) > 1 and not (parts[-2].lower() == "main" and len(parts) <= 3):
+        raise WarehouseError(f"{shown} is not a table of the warehouse; use a plain table name like {last[:80]!r}.")
+    if not IDENT.match(last) or len(last) > MAX_NAME:
+        looks = _skeleton(last)
+        hint = (f" (it looks like {looks}, a table Northstar keeps for itself)" if looks in PROTECTED else "")
+        raise WarehouseError(f"{shown} is not a valid table name: use ASCII letters, digits and _, starting with a "
+                             f"letter, at most {MAX_NAME} characters{hint}.")
+    return last
+
+
+def _unquote(part: str) -> str:
+    if len(part) >= 2 and _QUOTES.get(part[0]) == part[-1]:
+        return part[1:-1].replace(part[0] * 2, part[0]).strip()
+    return part
+
+
+def _skeleton(text: str) -> str:
+    """Look-alike letters (Cyrillic а, Greek ο …) as the ASCII letter they imitate, for the error message."""
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch)
+            continue
+        word = unicodedata.name(ch, "").rsplit(" ", 1)[-1]
+        out.append(word.lower() if len(word) == 1 else ch)
+    return "".join(out).lower()
+
+
+def protected_refusal(name: str, purpose: Purpose = "read") -> str | None:
+    """Why `name` (in any spelling) may not be loaded into or passed as a tool's table; None when it may."""
+    try:
+        plain = plain_name(name)
+    except WarehouseError:
+        return None  # not a name at all: the caller's own check says so
+    key = plain.lower()
+    if key not in PROTECTED and not key.startswith("_"):
+        return None
+    if key.startswith("_"):
+        what = f"{plain} is reserved: names starting with _ are Northstar's working tables"
+    else:
+        desc = BY_NAME[key].description.rstrip(".") if key in BY_NAME else _OWNED.get(key, "")
+        what = f"{key} is a system table written by Northstar itself ({desc[:1].lower() + desc[1:]})"
+    canonical = ", ".join(t.name for t in TABLES if t.kind == "canonical")
+    if purpose == "load":
+        return (f"{what}; no file can be loaded into it. Load your file under a name of your own (e.g. "
+                f"my_{key.lstrip('_')}) or into one of the tables you own: {canonical}.")
+    return (f"{what}, not data to analyse. Pass one of your tables instead ({canonical}, or one you loaded); "
+            "saved results are read by their run_id.")
+
+
+def _existing(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    key = name.lower()
+    return next((t for t in table_names(con) if t.lower() == key), None)
+
+
+def resolve_table(con: duckdb.DuckDBPyConnection, name: str, purpose: Purpose = "read") -> str:
+    """The warehouse's spelling of the table `name` means, as DuckDB resolves it (case-insensitively, quotes and a
+    `main.` qualifier taken off). Refuses Northstar's own tables (WarehouseError naming the table and what to do).
+    For "load", a new table keeps the user's spelling; for "read", a missing table is an error with suggestions."""
+    if why := protected_refusal(name, purpose):
+        raise WarehouseError(why)
+    plain = plain_name(name)
+    found = _existing(con, plain)
+    if found is not None:
+        return found
+    if plain.lower() in BY_NAME:
+        return plain.lower()
+    if purpose == "load":
+        return plain
+    names = [t for t in table_names(con) if t.lower() not in PROTECTED and not t.startswith("_")]
+    close = difflib.get_close_matches(plain.lower(), [t.lower() for t in names], n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else f" Tables: {', '.join(names) or 'none'}."
+    raise WarehouseError(f"Table {plain!r} does not exist.{hint} Load it with `northstar load {plain} FILE`.")
+
+
+def clean_name(name: str) -> str:
+    """How the loader names a file's column: `Total Charges` → total_charges, `customerID` → customerid."""
+    out = re.sub(r"[^A-Za-z0-9_]+", "_", unicodedata.normalize("NFKC", str(name)).strip()).strip("_").lower()
+    out = out or "column"
+    return out if IDENT.match(out) else f"c_{out}"
+
+
+def resolve_columns(con: duckdb.DuckDBPyConnection, table: str, names: list[str] | tuple[str, ...]) -> list[str]:
+    """The table's spelling of each column as a user types it: exactly, in any case, or as it was in their file
+    before loading (`Total Charges` for total_charges). WarehouseError with suggestions for a missing one."""
+    have = list(columns_of(con, table))
+    by_lower = {c.lower(): c for c in have}
+    by_clean = {clean_name(c): c for c in have}
+    out = []
+    for name in names:
+        text = str(name).strip()
+        found = (text if text in have else by_lower.get(text.lower()) or by_clean.get(clean_name(text)))
+        if found is None:
+            close = difflib.get_close_matches(text.lower(), list(by_lower), n=3)
+            hint = (f" Did you mean {', '.join(by_lower[c] for c in close)}?" if close
+                    else f" Columns: {', '.join(have)}.")
+            raise WarehouseError(f"Table {table!r} has no column {str(name)!r}.{hint}")
+        out.append(found)
+    return out
+
+
+def resolve_params(con: duckdb.DuckDBPyConnection, params, *, table_field: str | None = "table",
+                   table: str | None = None, columns: tuple[str, ...] = ()):
+    """A copy of a tool's params with its table (the `table_field`, or the fixed `table` its columns belong to) and
+    the named column fields (a name or a list of names; None left alone) spelled as in the warehouse."""
+    update = {}
+    if table_field is not None and getattr(params, table_field) is not None:
+        table = update[table_field] = resolve_table(con, getattr(params, table_field), "read")
+    for field_name in columns:
+        value = getattr(params, field_name)
+        if value is None or table is None:
+            continue
+        if isinstance(value, str):
+            update[field_name] = resolve_columns(con, table, [value])[0]
+        else:
+            update[field_name] = resolve_columns(con, table, list(value))
+    return params.model_copy(update=update) if update else params
 
 
 def quote(name: str) -> str:
@@ -116,20 +280,15 @@ def table_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def require_table(con: duckdb.DuckDBPyConnection, table: str, columns: list[str] | tuple[str, ...] = ()) -> None:
-    """Raise a helpful error when a table or some of its columns are missing."""
-    import difflib
+    """Raise a helpful error when a table or some of its columns are missing (names in any case, as in DuckDB).
 
-    names = table_names(con)
-    if table not in names:
+    For Northstar's own lookups (saved runs included); a table a user names goes through `resolve_table`."""
+    if _existing(con, table) is None:
+        names = table_names(con)
         close = difflib.get_close_matches(table, names, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else f" Tables: {', '.join(names) or 'none'}."
         raise WarehouseError(f"Table {table!r} does not exist.{hint} Load it with `northstar load {table} FILE`.")
-    have = columns_of(con, table)
-    for col in columns:
-        if col not in have:
-            close = difflib.get_close_matches(col, list(have), n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else f" Columns: {', '.join(have)}."
-            raise WarehouseError(f"Table {table!r} has no column {col!r}.{hint}")
+    resolve_columns(con, table, columns)
 
 
 def data_end(con: duckdb.DuckDBPyConnection) -> date | None:

@@ -2,10 +2,57 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["canonical", "output", "system"]
+
+_SEPARATORS = re.compile(r"[ \t\r\n_.\-]+")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A closed set of values and the spellings read as each: normalised on load and on read, anything else
+    refused. A spelling is compared in lower case without spaces, '-', '_' or '.', and only when it is plain ASCII
+    (so a look-alike such as a Cyrillic 'С' in 'SMS' is refused, not guessed)."""
+
+    values: tuple[str, ...]
+    spellings: tuple[tuple[str, str], ...]
+    """(squashed spelling, value) pairs, e.g. ("text", "sms")."""
+    examples: tuple[str, ...] = ()
+    """Spellings to name in messages."""
+
+    def normalise(self, text: object) -> str | None:
+        """The value `text` stands for, or None (Python twin of `sql`)."""
+        if not isinstance(text, str):
+            return None
+        squashed = _SEPARATORS.sub("", text)
+        if not re.fullmatch(r"[A-Za-z]+", squashed):
+            return None
+        return dict(self.spellings).get(squashed.lower())
+
+    def sql(self, expr: str) -> str:
+        """SQL giving the value `expr` stands for, or NULL (canonical values take a fast path)."""
+        squashed = rf"regexp_replace({expr}, '[ \t\r\n_.-]+', '', 'g')"
+        cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in self.spellings)
+        known = ", ".join(f"'{v}'" for v in self.values)
+        return (f"(CASE WHEN {expr} IN ({known}) THEN {expr} WHEN regexp_full_match({squashed}, '[A-Za-z]+') "
+                f"THEN CASE lower({squashed}) {cases} END END)")
+
+    @property
+    def hint(self) -> str:
+        """For error messages: what is accepted."""
+        also = f" ({', '.join(self.examples)} are read as those)" if self.examples else ""
+        return f"one of {', '.join(self.values)}{also}"
+
+
+CHANNELS = Vocabulary(
+    ("email", "sms", "push"),
+    (("email", "email"), ("sms", "sms"), ("text", "sms"), ("textmessage", "sms"), ("push", "push"),
+     ("pushnotification", "push")),
+    ("Email", "E-mail", "e_mail", "SMS", "text", "Push"))
+"""The channels Northstar sends on and consent is recorded for."""
 
 
 @dataclass(frozen=True)
@@ -17,6 +64,18 @@ class Column:
     pii: bool = False
     since: int = 1
     """Schema version that added the column (migrations add it to older warehouses)."""
+    vocabulary: Vocabulary | None = None
+    """A closed set of values: the loader normalises spellings and refuses anything else."""
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """Recreate a table at schema `version` (DuckDB cannot change a primary key in place): a new table is filled
+    from the old one by `select` (the new table's columns, in order), the old one dropped and the new one renamed,
+    all in the migration's transaction."""
+
+    version: int
+    select: str
 
 
 @dataclass(frozen=True)
@@ -27,6 +86,7 @@ class Table:
     primary_key: tuple[str, ...] = ()
     kind: Kind = "canonical"
     since: int = 1
+    rebuilds: tuple[Rebuild, ...] = ()
 
     @property
     def required(self) -> list[str]:
@@ -57,13 +117,18 @@ TABLES: tuple[Table, ...] = (
         C("marketing_opt_in", "BOOLEAN",
           "Consented to marketing messages. False or NULL: never included in an audience."),
     ), ("customer_id",)),
-    Table("consent", "Consent per customer and channel (the latest row per pair wins).", (
+    Table("consent", "Consent events per customer and channel: the latest event per (customer, channel) decides "
+          "(a withdrawal wins a tie). To record a new opt-in or withdrawal, append it: `northstar load consent "
+          "FILE`.", (
         C("customer_id", "BIGINT", "Customer key.", **R),
-        C("channel", "VARCHAR", "email, sms or push.", **R),
-        C("opted_in", "BOOLEAN", "True when the customer agreed to messages on this channel.", **R),
+        C("channel", "VARCHAR", f"{CHANNELS.hint}; other values are refused.", vocabulary=CHANNELS, **R),
+        C("opted_in", "BOOLEAN", "True when the customer agreed to messages on this channel, false when they "
+          "withdrew.", **R),
         C("updated_at", "TIMESTAMP", "When the consent was given or withdrawn.", **R),
         C("source", "VARCHAR", "Where it was captured (checkout, preference_center, unsubscribe_link)."),
-    ), ("customer_id", "channel")),
+    ), ("customer_id", "channel", "updated_at"), rebuilds=(Rebuild(2, f"""SELECT customer_id,
+        coalesce({CHANNELS.sql('channel')}, lower(trim(channel))) AS channel, bool_and(opted_in) AS opted_in,
+        updated_at, arg_min(source, opted_in) AS source FROM consent GROUP BY ALL"""),)),
     Table("orders", "One row per order.", (
         C("order_id", "BIGINT", "Order key.", **R),
         C("customer_id", "BIGINT", "Customer key.", **R),
@@ -212,11 +277,14 @@ TABLES: tuple[Table, ...] = (
         C("excluded_no_consent", "BIGINT", "Customers left out for lack of consent."),
         C("created_at", "TIMESTAMP", "When it was created.", **R),
         C("created_by", "VARCHAR", "Approver."),
+        C("channel", "VARCHAR", "Channel whose consent was checked (email, sms, push; NULL before version 2: "
+          "email).", since=2),
     ), ("audience_id",), kind="system"),
     Table("audience_members", "Members of each audience.", (
         C("audience_id", "VARCHAR", "Audience key.", **R),
         C("customer_id", "BIGINT", "Customer key.", **R),
-        C("holdout", "BOOLEAN", "Held out of the send (set when a campaign is scheduled)."),
+        C("holdout", "BOOLEAN", "Set when a campaign is scheduled: true held out, false sent to, NULL excluded "
+          "(no consent on the send's channel at send time)."),
     ), ("audience_id", "customer_id"), kind="system"),
     Table("budget_plans", "Per-channel budget plans recorded by update_budget.", (
         C("plan_id", "VARCHAR", "Plan key.", **R),
@@ -233,18 +301,24 @@ TABLES: tuple[Table, ...] = (
         C("thread_id", "VARCHAR", "Conversation that asked for it."),
         C("payload", "VARCHAR", "JSON of the action's effect.", **R),
         C("export_path", "VARCHAR", "File written under NORTHSTAR_HOME/outbox."),
-        C("status", "VARCHAR", "recorded, delivered, failed.", **R),
+        C("status", "VARCHAR", "recorded (waiting for delivery), delivering, delivered, failed (retried by "
+          "`northstar outbox deliver`), dead (the attempt limit was reached or the webhook refused it; retried by "
+          "`northstar outbox deliver --include-dead`).", **R),
         C("attempts", "INTEGER", "Webhook delivery attempts."),
         C("last_error", "VARCHAR", "Last delivery error."),
         C("created_at", "TIMESTAMP", "When it was recorded.", **R),
         C("approved_by", "VARCHAR", "Who approved it."),
+        C("claimed_by", "VARCHAR", "host:pid of the process delivering it now (taken over when that process is gone).",
+          since=2),
+        C("last_attempt_at", "TIMESTAMP", "When the last delivery attempt started.", since=2),
     ), ("action_id",), kind="system"),
     Table("audit_log", "Append-only log of tool calls, approvals, refusals and fallbacks.", (
         C("event_id", "VARCHAR", "Entry key.", **R),
         C("ts", "TIMESTAMP", "When.", **R),
         C("user_id", "VARCHAR", "Who."),
         C("thread_id", "VARCHAR", "Conversation."),
-        C("kind", "VARCHAR", "tool_call, approval, refusal, fallback, guardrail.", **R),
+        C("kind", "VARCHAR", "tool_call, approval, refusal, fallback, guardrail, delivery (one per webhook "
+          "attempt: args has action_id and attempt).", **R),
         C("name", "VARCHAR", "Tool or rule name."),
         C("args", "VARCHAR", "JSON arguments."),
         C("outcome", "VARCHAR", "ok, error, approved, rejected, blocked …"),
@@ -260,16 +334,23 @@ TABLES: tuple[Table, ...] = (
 
 BY_NAME = {t.name: t for t in TABLES}
 CANONICAL = tuple(t.name for t in TABLES if t.kind == "canonical")
-SCHEMA_VERSION = max(max(t.since, *(c.since for c in t.columns)) for t in TABLES)
+SCHEMA_VERSION = max(max(t.since, *(c.since for c in t.columns), *(r.version for r in t.rebuilds)) for t in TABLES)
 PII_COLUMNS = {(t.name, c.name) for t in TABLES for c in t.columns if c.pii}
 SYSTEM_TABLES = {t.name for t in TABLES if t.kind == "system"} | {"schema_version"}
 
 
-def ddl(table: Table) -> str:
+def ddl(table: Table, name: str | None = None) -> str:
     cols = [f'"{c.name}" {c.type}' + (" NOT NULL" if c.name in table.required else "") for c in table.columns]
     if table.primary_key:
         cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in table.primary_key) + ")")
-    return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n  ' + ",\n  ".join(cols) + "\n)"
+    return f'CREATE TABLE IF NOT EXISTS "{name or table.name}" (\n  ' + ",\n  ".join(cols) + "\n)"
+
+
+def rebuild_statements(table: Table, rebuild: Rebuild) -> list[str]:
+    """New table, filled from the old, old dropped, new renamed: run inside one transaction."""
+    new = f"_rebuild_{table.name}"
+    return [f'DROP TABLE IF EXISTS "{new}"', ddl(table, new), f'INSERT INTO "{new}" {rebuild.select}',
+            f'DROP TABLE "{table.name}"', f'ALTER TABLE "{new}" RENAME TO "{table.name}"']
 
 
 @dataclass
@@ -279,7 +360,8 @@ class Migration:
 
 
 def migrations() -> list[Migration]:
-    """Migration N creates the tables and adds the columns declared `since=N`."""
+    """Migration N creates the tables and adds the columns declared `since=N`, and rebuilds the tables whose
+    key changed at N (after their new columns exist)."""
     out = []
     for version in range(1, SCHEMA_VERSION + 1):
         m = Migration(version)
@@ -289,6 +371,9 @@ def migrations() -> list[Migration]:
             elif t.since < version:
                 m.statements += [f'ALTER TABLE "{t.name}" ADD COLUMN IF NOT EXISTS "{c.name}" {c.type}'
                                  for c in t.columns if c.since == version]
+                for rebuild in t.rebuilds:
+                    if rebuild.version == version:
+                        m.statements += rebuild_statements(t, rebuild)
         out.append(m)
     return out
 

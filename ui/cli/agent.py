@@ -43,7 +43,7 @@ def ask(state: typer.Context, question: str,
         provider: Annotated[str | None, typer.Option(help="offline or openai.")] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False):
     """Ask a question; the agent answers with numbers from the tools and drafts actions for approval."""
-    from agent.runner import ApprovalError
+    from agent.runner import ApprovalError, NotPermitted
 
     if provider not in (None, "offline", "openai"):
         fail("--provider must be offline or openai", 2)
@@ -51,7 +51,7 @@ def ask(state: typer.Context, question: str,
     try:
         out = agent.ask(question, thread_id=thread, user=user)
     except (ApprovalError, ValueError) as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 3 if isinstance(exc, NotPermitted) else 2)
     if as_json:
         print_json(out)
     else:
@@ -65,10 +65,15 @@ def chat(state: typer.Context,
     """Chat interactively (an empty line or Ctrl-D ends)."""
     from rich.console import Console
 
-    from agent.runner import ApprovalError, new_thread_id
+    from agent.runner import ApprovalError, NotPermitted, new_thread_id
 
     console = Console()
     agent = _agent(ctx_of(state))
+    if thread:
+        try:  # a thread is private to the user who started it: say so before the first question
+            agent.history(thread, user=user)
+        except NotPermitted as exc:
+            fail(str(exc), 3)
     thread = thread or new_thread_id()
     console.print(f"[dim]Northstar · thread {thread} · {agent.ctx.resolved_provider} · empty line to quit[/]")
     while True:
@@ -91,16 +96,21 @@ def chat(state: typer.Context,
 
 
 @commands.command()
-def approvals(state: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False):
+def approvals(state: typer.Context,
+              user: Annotated[str | None, typer.Option(help="Who is looking: approvers see every request, "
+                                                            "others their own threads'.")] = None,
+              as_json: Annotated[bool, typer.Option("--json")] = False):
     """List actions waiting for an approver."""
-    rows = _agent(ctx_of(state)).pending()
+    rows = _agent(ctx_of(state)).pending(user=user)
     if as_json:
         print_json(rows)
         return
     if not rows:
         typer.echo("Nothing is waiting for approval.")
     for row in rows:
-        typer.echo(f"{row['thread_id']}  {row['action']}  [{row['risk']}]  {row['description']}")
+        mark = "  INTERRUPTED" if row.get("interrupted") else ""
+        typer.echo(f"{row['thread_id']}  {row['action']}{mark}  [{row['risk']}]  {row['description']}  "
+                   f"(asked by {row.get('requested_by') or 'unknown'} {row.get('requested_at') or ''})")
 
 
 @commands.command()

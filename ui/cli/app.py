@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ui.cli import agent, data, dev, serve
+from ui.cli import agent, data, dev, outbox, serve
 from ui.cli.common import fail
 
 app = typer.Typer(help="Northstar: a marketing decisioning assistant over your DuckDB warehouse.",
@@ -36,6 +36,7 @@ def _mount() -> None:
 
     for module in (data, agent, serve, dev):
         app.add_typer(module.commands)
+    app.add_typer(outbox.commands, name="outbox")
     app.add_typer(knowledge_app, name="knowledge")
 
 

@@ -53,25 +53,35 @@ def load(state: typer.Context, table: str, file: Path,
          header: Annotated[bool, typer.Option(help="First line holds column names.")] = True,
          columns: Annotated[str | None, typer.Option(help="Comma-separated column names to use.")] = None,
          date_format: Annotated[str | None, typer.Option(help="strptime format of dates, e.g. %Y%m%d.")] = None,
+         date_window: Annotated[str | None, typer.Option(
+             help="Plausible dates FROM..TO (env NORTHSTAR_DATE_WINDOW; default 1990-01-01 to a year from today).")
+         ] = None,
+         user: Annotated[str | None, typer.Option(help="Who loads (needs the analyst or approver role).")] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False):
-    """Import a CSV / Parquet / JSON file into TABLE (canonical tables are validated; all or nothing)."""
+    """Import a CSV / Parquet / JSON file into TABLE (canonical tables are validated; all or nothing; audited).
+
+    Exit codes: 1 the file does not fit, 2 the table or an option is refused, 3 the user may not load."""
     from dataclasses import asdict
 
     from tools.warehouse import LoadError, load_file
 
-    con = open_warehouse(ctx_of(state))
+    ctx = ctx_of(state)
+    user = user or ctx.user
+    why = ctx.refusal(user, "load")
+    con = open_warehouse(ctx)
     try:
-        report = load_file(con, table, file, mode, header=header, date_format=date_format,
-                           columns=[c.strip() for c in columns.split(",")] if columns else None)
+        report = load_file(con, table, file, mode, header=header, date_format=date_format, date_window=date_window,
+                           columns=[c.strip() for c in columns.split(",")] if columns else None, user=user,
+                           refusal=why and f"{why} Roles come from NORTHSTAR_ROLES (user:role pairs).")
     except LoadError as exc:
-        fail(str(exc))
+        fail(str(exc), 3 if why else 2 if exc.refused else 1)
     if as_json:
         print_json(asdict(report))
         return
     for warning in report.warnings:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     kind = "validated against the schema" if report.canonical else "types inferred"
-    typer.echo(f"Loaded {report.rows_in_file:,} rows from {file} into {table} ({kind}); "
+    typer.echo(f"Loaded {report.rows_in_file:,} rows from {file} into {report.table} ({kind}); "
                f"{report.rows_before:,} → {report.rows_after:,} rows.")
 
 
@@ -117,36 +127,71 @@ def list_tools(as_json: Annotated[bool, typer.Option("--json")] = False):
 @commands.command()
 def tool(state: typer.Context, name: str,
          args: Annotated[str, typer.Option(help="Arguments as JSON.")] = "{}",
+         user: Annotated[str | None, typer.Option(help="Who runs it (roles from NORTHSTAR_ROLES).")] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False):
-    """Run one tool against the warehouse and print its result (actions need `northstar ask` and approval)."""
+    """Run one tool against the warehouse and print its result (actions need `northstar ask` and approval).
+
+    Every run is written to the audit log: user, arguments, outcome."""
     from pydantic import ValidationError
 
     from tools import ToolContext, ToolError, format_validation_error, get_tool
     from tools.warehouse import WarehouseError
 
     ctx = ctx_of(state)
+    user = user or ctx.user
+    con = open_warehouse(ctx)
+    record = _auditor(con, name, user, args)
     try:
         spec = get_tool(name)
     except ToolError as exc:
+        record("refused", str(exc))
         fail(str(exc), 2)
     if spec.approval:
-        fail(f"{name} is an action and needs approval: ask for it with `northstar ask` and approve it.", 2)
+        message = f"{name} is an action and needs approval: ask for it with `northstar ask` and approve it."
+        record("refused", message)
+        fail(message, 2)
     try:
-        payload = json.loads(args)
-        params = spec.parse(payload)
+        params = spec.parse(json.loads(args))
     except json.JSONDecodeError as exc:
+        record("refused", f"--args is not valid JSON: {exc}")
         fail(f"--args is not valid JSON: {exc}", 2)
     except ValidationError as exc:
+        record("refused", format_validation_error(name, exc))
         fail(format_validation_error(name, exc), 2)
-    con = open_warehouse(ctx)
+    except ToolError as exc:  # a table argument naming one of Northstar's own tables
+        record("refused", str(exc))
+        fail(str(exc), 2)
     try:
-        result = spec.run(con, params, ToolContext(home=ctx.home, user=ctx.user, role=ctx.role_of()))
+        tool_ctx = ToolContext(home=ctx.home, user=user, role=ctx.role_of(user), max_budget_change=ctx.max_budget_change,
+                               query_memory_mb=ctx.query_memory_mb, query_threads=ctx.query_threads)
+        result = spec.run(con, params, tool_ctx)
     except (ToolError, WarehouseError) as exc:
+        record("error", str(exc))
         fail(str(exc))
+    except Exception as exc:
+        record("crash", f"{type(exc).__name__}: {exc}")
+        raise
+    record("ok", result.summary[:500])
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return
     _render_result(result)
+
+
+def _auditor(con, name: str, user: str, args: str):
+    """Writes one `northstar tool` run to the audit log (the arguments as given, parsed when they are JSON)."""
+    from tools.warehouse import audit
+
+    try:
+        given = json.loads(args)
+    except json.JSONDecodeError:
+        given = {"raw": args[:2000]}
+
+    def record(outcome: str, detail: str) -> None:
+        audit(con, "tool_call", name[:200], user=user, thread=None, args=given, outcome=outcome,
+              detail=f"northstar tool: {detail}")
+
+    return record
 
 
 def _render_result(result) -> None:

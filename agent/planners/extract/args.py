@@ -12,12 +12,21 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from agent.planners.extract.names import best_name_match, enum_choices, mentions, quoted_name, quoted_text
-from agent.planners.extract.periods import parse_period, parse_when
-from agent.planners.extract.quantities import channel_amounts, number_for
+from agent.planners.extract.names import (
+    best_name_match,
+    enum_choices,
+    listed_ids,
+    mentions,
+    named_mentions,
+    quoted_name,
+    quoted_text,
+)
+from agent.planners.extract.periods import parse_day, parse_period, parse_when
+from agent.planners.extract.quantities import channel_amounts, number_for, numbers_for_fields
 
 FREE_TEXT = ("query", "question", "q", "search", "topic", "goal")  # fields that take the question itself
 QUOTED_TEXT = ("variant", "text", "content", "message", "subject", "subject_line", "copy")  # … a quoted passage
+PERIOD_FIELDS = ("start", "end", "as_of", "since")  # dates read from a period said, never a day to come
 OFFER = r"(\d+\s?% off|free shipping|free delivery|buy one get one|bogo|\d+\s?off)"
 
 
@@ -46,6 +55,8 @@ class Question:
     period: dict  # parse_period of the text
     fields: frozenset[str]  # every field of the schema
     required: frozenset[str]
+    synonyms: dict[str, tuple[str, ...]]  # how the tool says people name its parameters and enum values
+    numbers: dict[str, float]  # the numbers said next to the names of the numeric fields, each number once
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ def _horizon(field: Field, question: Question) -> int | None:
 
 
 def _enum_value(field: Field, question: Question) -> Any:
-    return _first(enum_choices(question.text, field.enum))
+    return _first(enum_choices(question.text, field.enum, question.synonyms))
 
 
 def _channels(field: Field, question: Question) -> list[str] | None:
@@ -121,6 +132,11 @@ def first_mention_of(kind: str) -> Callable[[Field, Question], Any]:
     def fill(field: Field, question: Question) -> Any:
         return _first(mentions(question.text, question.vocab.get(kind, [])))
     return fill
+
+
+def _segment(field: Field, question: Question) -> str | None:
+    """A segment the text names as a name (capitalised, quoted, or said to be a segment)."""
+    return _first(named_mentions(question.text, question.vocab.get("segment", [])))
 
 
 def _experiment(field: Field, question: Question) -> str | None:
@@ -154,7 +170,7 @@ def _whole_question(field: Field, question: Question) -> str | None:
 def _sql(field: Field, question: Question) -> str | None:
     from agent.planners.extract.sql import compose_sql
 
-    return compose_sql(question.text) or None
+    return compose_sql(question.text, question.period) or None
 
 
 def _when(field: Field, question: Question) -> str | None:
@@ -167,7 +183,42 @@ def _channel_budgets(field: Field, question: Question) -> dict[str, float] | Non
 
 
 def _number(field: Field, question: Question) -> int | float | None:
-    return number_for(field.name, field.kind, field.prop, question.text)
+    days = [f for f in question.fields if f.endswith("_days")]
+    primary = field.name == "horizon_days" or days == [field.name]
+    return number_for(field.name, field.kind, field.prop, question.text, question.synonyms.get(field.name, ()),
+                      primary_days=primary, claimed=question.numbers)
+
+
+def _day(field: Field, question: Question) -> str | None:
+    """A day to come for a date field that is not a period bound ('effective 1 October', 'from next Monday')."""
+    if field.name in PERIOD_FIELDS:
+        return None
+    return _iso(parse_day(question.text, question.today))
+
+
+def _listed_ids(field: Field, question: Question) -> list[int] | None:
+    """Ids listed in the text for an `…_ids` field of integers ('customer ids 101, 202 and 303')."""
+    return listed_ids(question.text, field.name.removesuffix("_ids")) or listed_ids(question.text, "id") or None
+
+
+def _names_of(kind: str) -> Callable[[Field, Question], Any]:
+    """A rule's fill for a list field: every name of this kind the text mentions."""
+    def fill(field: Field, question: Question) -> Any:
+        return mentions(question.text, question.vocab.get(kind, [])) or None
+    return fill
+
+
+def _column(field: Field, question: Question) -> str | None:
+    """A column to break a result down by ('by country', 'split by loyalty member') for a `…_by` field."""
+    from tools.warehouse import TABLES
+
+    columns = {c.name for t in TABLES if t.kind == "canonical" for c in t.columns if not c.pii}
+    for m in re.finditer(r"\b(?:by|per|across|for each)\s+([a-z_]+(?:\s+[a-z_]+)?)", question.text.lower()):
+        words = m.group(1).split()
+        for candidate in ("_".join(words), words[0], words[0].rstrip("s")):
+            if candidate in columns:
+                return candidate
+    return None
 
 
 def _offer(field: Field, question: Question) -> str | None:
@@ -183,15 +234,20 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_enum_value, kinds=("enum",)),
     Rule(_channels, kinds=("array",), name_has="channel"),
     Rule(first_mention_of("channel"), names=("channel",), kinds=("string",)),
+    Rule(_names_of("campaign_id"), names=("campaign_ids",)),
+    Rule(first_mention_of("campaign_id"), names=("campaign_id",)),
+    Rule(_listed_ids, kinds=("array",), name_has="_ids"),
+    Rule(_column, name_has="_by", kinds=("string",)),
     Rule(_experiment, names=("experiment_id", "experiment")),
     Rule(_table, names=("table", "paths_table")),
-    Rule(first_mention_of("segment"), names=("segment", "segment_name")),
+    Rule(_segment, names=("segment", "segment_name")),
     Rule(first_mention_of("audience"), names=("audience",)),
     Rule(_quoted_name, names=("name",), falls_through=True),
     Rule(_quoted_text, names=QUOTED_TEXT, kinds=("string",), falls_through=True),
     Rule(_whole_question, names=FREE_TEXT, kinds=("string",), falls_through=True),
     Rule(_sql, names=("sql",), kinds=("string",)),
     Rule(_when, kinds=("date-time",), falls_through=True),
+    Rule(_day, kinds=("date",)),
     Rule(_channel_budgets, kinds=("object",), name_has="budget"),
     Rule(_number, kinds=("integer", "number")),
     Rule(_offer, names=("offer",), kinds=("string",)),
@@ -208,13 +264,18 @@ def fill_field(field: Field, question: Question) -> Any:
     return None
 
 
-def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str]]) -> dict:
-    """Fill what the text says into the fields of a tool's JSON schema."""
+def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str]],
+                 synonyms: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """Fill what the text says into the fields of a tool's JSON schema (`synonyms`: how the tool says people name
+    its parameters and enum values)."""
     properties = schema.get("properties", {})
+    fields = {name: Field.of(name, prop) for name, prop in properties.items()}
+    synonyms = synonyms or {}
+    numeric = {name: (f.kind, f.prop) for name, f in fields.items() if f.kind in ("integer", "number")}
     question = Question(text, today, vocab, parse_period(text, today), frozenset(properties),
-                        frozenset(schema.get("required", [])))
+                        frozenset(schema.get("required", [])), synonyms, numbers_for_fields(text, numeric, synonyms))
     args: dict = {}
-    for name, prop in properties.items():
-        if (value := fill_field(Field.of(name, prop), question)) is not None:
+    for name, field in fields.items():
+        if (value := fill_field(field, question)) is not None:
             args[name] = value
     return args

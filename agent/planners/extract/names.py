@@ -32,10 +32,54 @@ def mentions(text: str, vocabulary) -> list[str]:
     return [item for _, item in sorted(found)]
 
 
-def enum_choices(text: str, enum: list) -> list:
-    """Enum values the text names, in order of appearance; else the values its synonyms stand for."""
-    return [value for value in mentions(text, enum) if value not in ENUM_STOP] or [
-        SYNONYMS[word] for word in mentions(text, SYNONYMS) if SYNONYMS[word] in enum]
+PERIOD_WORDS = re.compile(r"\b(?:last|this|next|previous|past|coming|following|same)\s+(?:\d+\s+)?"
+                          r"(?:day|week|month|quarter|year)s?\b|\b(?:a|one|two|three|\d+)[- ](?:day|week|month)s?\b")
+GRAIN = re.compile(r"\b(day|week|month|quarter|year)[- ](?:by|on|over)[- ]\1\b")
+
+
+def named_mentions(text: str, names) -> list[str]:
+    """Names mentioned as names: capitalised, quoted, next to 'segment', 'group' or 'cluster' ("the At Risk
+    segment", "'champions'"), or a name of several words after 'the' ("email the bargain hunters"), so a name made
+    of common words ("at risk", "loyal", "new") is not read in "customers most at risk of leaving"."""
+    found = []
+    passages = [m.span(1) for m in re.finditer(r"[\"“'‘]([^\"”’]{2,300}?)[\"”'’](?=\s|$|[,.;:!?])", text)]
+    for name in mentions(text, names):
+        pattern = r"[\s_-]+".join(map(re.escape, str(name).split()))
+        for m in re.finditer(rf"(?<![\w]){pattern}(?![\w])", text, re.I):
+            inside = [(a, b) for a, b in passages if a <= m.start() and m.end() <= b]
+            if inside and inside[0] != m.span():
+                continue  # part of quoted text ('New season, new favourites'), not a name
+            quoted = bool(inside)
+            capital = text[m.start()].isupper() and m.start() > 0 and not re.search(r"[.!?]\s*$", text[:m.start()])
+            near = re.match(r"[\s'\"’”]*(?:\w+\s+)?(?:rfm\s+)?(?:segment|group|cluster|persona)s?\b", text[m.end():], re.I)
+            called = len(str(name).split()) > 1 and re.search(r"\b(?:the|our|those|these|all)\s+$", text[:m.start()], re.I)
+            if quoted or capital or near or called:
+                found.append(name)
+                break
+    return found
+
+
+def enum_choices(text: str, enum: list, synonyms: dict[str, tuple[str, ...]] | None = None) -> list:
+    """Enum values the text names, in order of appearance ('week by week' names `week`; 'last week' names no
+    period value); else the values the tool's synonyms or the common ones stand for."""
+    if m := GRAIN.search(text.lower()):
+        if m.group(1) in enum:
+            return [m.group(1)]
+    plain = PERIOD_WORDS.sub(" ", text.lower())
+    named = [value for value in mentions(plain, enum) if value not in ENUM_STOP]
+    if named:
+        return named
+    own = [(pos, value) for value in enum for phrase in (synonyms or {}).get(str(value), ())
+           if (pos := _position(plain, phrase)) >= 0]
+    if own:
+        return [value for _, value in sorted(own, key=lambda hit: hit[0])]
+    return [SYNONYMS[word] for word in mentions(plain, SYNONYMS) if SYNONYMS[word] in enum]
+
+
+def _position(text: str, phrase: str) -> int:
+    """Where a phrase stands in the text as whole words (a hyphen reads as a space), or -1."""
+    m = re.search(r"(?<![\w])" + r"[\s-]+".join(map(re.escape, phrase.lower().split())) + r"(?![\w])", text)
+    return m.start() if m else -1
 
 
 def best_name_match(text: str, names: dict[str, str]) -> list[str]:
@@ -56,10 +100,26 @@ def quoted_text(text: str) -> str | None:
     return max(found, key=len).strip() if found else None
 
 
+NAME_CUE = r"\b(?:called|named|name it|call it|titled|label(?:led)? it|under the name)\s+"
+NAME = r"([A-Za-z0-9][\w&'-]*(?:\s+(?:[A-Z0-9][\w&'-]*|&))*)"
+
+
 def quoted_name(text: str) -> str | None:
-    """A name given in quotes, or after 'called', 'named' or 'as' in capitals ('save it as VIP Early Access')."""
+    """A name given after 'called', 'named', 'call it' (quoted or in capitals), else in quotes, else after 'as' in
+    capitals ('save it as VIP Early Access')."""
+    if m := re.search(NAME_CUE + r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]", text, re.I):
+        return m.group(1).strip()
+    if m := re.search(NAME_CUE + NAME, text, re.I):
+        return m.group(1).strip()
     if m := re.search(r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]", text):
         return m.group(1).strip()
     if m := re.search(r"\b(?:called|named|as)\s+([A-Z][\w-]*(?:\s+[A-Z0-9][\w-]*){0,5})", text):
         return m.group(1).strip()
     return None
+
+
+def listed_ids(text: str, noun: str) -> list[int]:
+    """Integers listed after a noun ('customer ids 101, 202 and 303', 'customers 7 and 9') → [101, 202, 303]."""
+    m = re.search(rf"\b{re.escape(noun)}s?(?:\s+(?:ids?|numbers?|#))?\s*:?\s*((?:#?\d+(?:\s*(?:,|and|&|or)\s*)?)+)",
+                  text, re.I)
+    return [int(x) for x in re.findall(r"\d+", m.group(1))] if m else []

@@ -1,19 +1,28 @@
-"""Numbers in a question: money ("200k", "$1.5M"), percentages, counts ("top 20", "5 variants"), per-channel
-amounts ("search to 9000"), and `number_for`, which reads the number a numeric field of a tool asks for.
+"""Numbers in a question: money ("200k", "$1.5M"), percentages, counts ("top 20", "5 variants", "a three-arm test"),
+per-channel amounts ("search to 9000"), and the numbers the numeric fields of a tool ask for.
+
+`numbers_for_fields` links each number said to the field whose name or synonym stands next to it ("a 10% lift on
+a 4% conversion rate": 10 % → relative_mde, 4 % → baseline), nearest first, each number to one field; what no
+phrase claims may still be money for an amount field, a share, a duration for a `…_days` field, or a count.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}
-NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "ten": 10}
+UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "mn": 1e6}
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "fifty": 50, "hundred": 100}
 ALIASES = {  # how marketers name common parameters (field name → phrases that introduce its value)
     "baseline": ("conversion rate", "baseline", "base rate", "current rate", "open rate", "click rate"),
     "relative_mde": ("lift", "uplift", "improvement", "increase"),
+    "mde": ("lift", "uplift", "improvement", "increase", "difference", "change", "effect"),
     "sample_size_per_arm": ("users per group", "users per arm", "per arm", "per group", "per variant"),
-    "daily_traffic": ("a day", "per day", "daily", "each day"),
+    "daily_traffic": ("per day", "daily"),
     "total_budget": ("budget", "to spend", "spend"),
+    "holdout_pct": ("holdout", "hold out", "held out", "hold back", "held back", "holdback", "control group",
+                    "control"),
 }
 AMOUNT_WORDS = ("budget", "total", "amount", "spend")  # a field naming one of these holds money
 SHARE_WORDS = ("pct", "share", "percent", "fraction", "holdout", "shift")  # … or a share said as a percentage
@@ -22,9 +31,26 @@ COUNT_NOUNS = {  # count fields → the things they count
     "n": ("variants", "options", "ideas", "versions", "subject lines", "headlines", "customers", "leads",
           "results", "passages", "rows", "notifications", "messages", "texts", "posts", "ads", "lines",
           "pushes", "emails", "sms"),
-    "top_n": ("customers", "leads", "at-risk", "accounts", "rows"),
-    "limit": ("rows", "customers", "campaigns", "results"),
+    "top_n": ("customers", "leads", "at-risk", "accounts", "rows", "members", "people", "buyers"),
+    "limit": ("rows", "customers", "campaigns", "results", "leads", "accounts", "buyers", "people"),
+    "arms": ("arms", "arm", "variants", "groups"),
 }
+DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+NUMBER = re.compile(r"(?<![\w.])[$€£]?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?![\w.]*\d)\s?"
+                    r"(%|percent\b|per cent\b|pp\b|percentage points?\b|k\b|thousand\b|mn\b|m\b|million\b|"
+                    r"(?:day|week|month|year)s?\b)?", re.I)
+NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that are structure, not values
+    r"\b\d{4}-\d{2}-\d{2}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|"
+    r"jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
+    r"(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
+    r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|\bat\s+\d{1,2}(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d))"
+    r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b", re.I)
+BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:ped)? (?:at|to)|limit(?:ed)? to|"
+                r"maximum(?: of)?|max(?:imum)?(?: of)?|within)",
+         "min": r"(?:at least|no less than|not less than|minimum(?: of)?|min(?:imum)?(?: of)?)"}
+BEFORE_GAP = re.compile(r"^[\s()]*(?:[\w/'-]+[\s()]+){0,3}$")   # "10% relative lift", "730 day) horizon"
+AFTER_GAP = re.compile(r"^\s*(?:of|is|at|=|:|to|around|about|roughly|~|be|was|were|by|meant|means|set to)?"
+                       r"\s*(?:[\w/'-]+\s+){0,2}?$")
 
 
 def money(text: str) -> float | None:
@@ -39,18 +65,18 @@ def money(text: str) -> float | None:
 
 def percents(text: str) -> list[float]:
     """Every percentage in the text, as a fraction: '10%', '5 percent', '2pp'."""
-    return [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|pp\b)", text.lower())]
+    return [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pp\b)", text.lower())]
 
 
 def count_for(text: str, nouns: tuple[str, ...]) -> int | None:
-    """How many of `nouns` the text asks for: '5 variants', 'top 20', 'three segments'."""
-    t = text.lower()
-    noun = "|".join(nouns)
-    if m := re.search(rf"\b(\d+)\s+(?:\w+\s+){{0,2}}(?:{noun})", t):
+    """How many of `nouns` the text asks for: '5 variants', 'top 20', 'top 2,000', 'three segments', 'a three-arm'."""
+    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower()).replace("-", " ")
+    noun = "|".join(re.escape(n.replace("-", " ")) for n in nouns)
+    if m := re.search(rf"\b(\d+)\s+(?:[a-z]+\s+){{0,2}}(?:{noun})\b", t):
         return int(m.group(1))
-    if m := re.search(r"\b(?:top|best|worst|first) (\d+)\b", t):
+    if m := re.search(r"\b(?:top|best|worst|first|highest|biggest|largest) (\d+)\b", t):
         return int(m.group(1))
-    if m := re.search(rf"\b({'|'.join(NUMBER_WORDS)})\s+(?:\w+\s+)?(?:{noun})", t):
+    if m := re.search(rf"\b({'|'.join(NUMBER_WORDS)})\s+(?:[a-z]+\s+)?(?:{noun})\b", t):
         return NUMBER_WORDS[m.group(1)]
     return None
 
@@ -59,7 +85,7 @@ def channel_amounts(text: str, channels) -> dict[str, float]:
     """'search to 9000 and social to 2k a day' → {'search': 9000.0, 'social': 2000.0}."""
     out = {}
     low = text.lower().replace(",", "")
-    amount = r"[$€£]?\s?(\d+(?:\.\d+)?)\s?(k|m)?\b"
+    amount = r"[$€£]?\s?(\d+(?:\.\d+)?)\s?(k|m)?\b(?!\s?%|\s?percent)"
     for channel in channels:
         name = re.escape(channel)
         m = (re.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|budget|spend|spending|the))*\s+(?:to|at|of|=)\s+{amount}",
@@ -70,31 +96,115 @@ def channel_amounts(text: str, channels) -> dict[str, float]:
     return out
 
 
+@dataclass(frozen=True)
+class Said:
+    """A number in the text: its value (units applied, percentages as written), unit and place."""
+
+    value: float
+    unit: str  # "%", "pp", "days", "" (k and million already applied)
+    start: int
+    end: int
+
+
+def numbers_said(text: str) -> list[Said]:
+    """Numbers a field may take: dates, periods, times and ids are left out."""
+    low = text.lower()
+    masked = NOT_A_FIELD_NUMBER.sub(lambda m: " " * len(m.group(0)), low)
+    found = []
+    for m in NUMBER.finditer(masked):
+        value, unit = float(m.group(1).replace(",", "")), (m.group(2) or "").lower()
+        if unit in ("%", "percent", "per cent"):
+            unit = "%"
+        elif unit.startswith("percentage point") or unit == "pp":
+            unit = "pp"
+        elif unit.rstrip("s") in DAYS:
+            value, unit = value * DAYS[unit.rstrip("s")], "days"
+        elif unit:
+            value, unit = value * UNITS[unit], ""
+        found.append(Said(value, unit, m.start(), m.end()))
+    for m in re.finditer(rf"\b({'|'.join(NUMBER_WORDS)})[- ](day|week|month|year)s?\b", masked):
+        found.append(Said(NUMBER_WORDS[m.group(1)] * DAYS[m.group(2)], "days", m.start(), m.end()))
+    return sorted(found, key=lambda s: s.start)
+
+
 def _maximum(prop: dict) -> float | None:
     return prop.get("maximum") or next((a.get("maximum") for a in prop.get("anyOf", []) if "maximum" in a), None)
 
 
-def _aliased_number(name: str, low: str) -> float | None:
-    """A number said next to a phrase that names the field ('5% lift', 'budget of 200k')."""
-    for alias in ALIASES.get(name, ()):
-        phrase = re.escape(alias)
-        m = (re.search(rf"(\d+(?:[.,]\d+)?)\s?(%|k|m)?\s+(?:\w+\s+){{0,2}}?{phrase}\b", low)
-             or re.search(rf"\b{phrase}\s+(?:of\s+|is\s+|at\s+)?(\d+(?:[.,]\d+)?)\s?(%|k|m)?", low))
-        if m:
-            number = float(m.group(1).replace(",", ""))
-            return number / 100 if m.group(2) == "%" else number * UNITS.get(m.group(2) or "", 1)
-    return None
+def fractional(prop: dict) -> bool:
+    """Whether a numeric field holds a share as a fraction (0.1) rather than a percentage (10)."""
+    default = prop.get("default")
+    if isinstance(default, int | float) and not isinstance(default, bool) and default:
+        return 0 < default <= 1
+    maximum = _maximum(prop)
+    return maximum is None or maximum <= 1
 
 
-def _number_after_name(name: str, low: str, maximum: float | None) -> float | None:
-    """A number said right after the field's own name ('alpha of 0.01', 'threshold 3')."""
+def _value(said: Said, name: str, kind: str, prop: dict, absolute_too: bool = False) -> float | None:
+    """The value a field takes from a number said, or None when the unit does not fit the field (a `relative_…`
+    field takes no percentage points; its absolute sibling, when both exist, no percentage)."""
+    if (name.startswith("relative_") and said.unit == "pp") or (absolute_too and said.unit == "%"):
+        return None
+    if (said.unit == "days" and not name.endswith("_days")) or (name.endswith("_days") and said.unit in ("%", "pp")):
+        return None  # a duration only for a `…_days` field, which takes no percentage
+    if said.unit in ("%", "pp"):
+        return said.value / 100 if fractional(prop) or said.unit == "pp" else said.value
+    if fractional(prop) and kind == "number" and 1 < said.value <= 100 and _maximum(prop) is not None:
+        return said.value / 100  # "power 90" on a field of at most 1
+    return said.value
+
+
+def _phrases(name: str, synonyms: tuple[str, ...]) -> list[str]:
     words = name.replace("_", " ")
-    if m := re.search(rf"\b{re.escape(words)}\s*(?:of|=|:|is|at)?\s*\$?(\d+(?:[.,]\d+)?)\s?(%|k|m)?", low):
-        number = float(m.group(1).replace(",", ""))
-        if m.group(2) == "%" and (maximum or 2) <= 1:
-            return number / 100
-        return number * UNITS.get(m.group(2), 1)
-    return None
+    own = [words] + ([words.removesuffix(" days")] if words.endswith(" days") else [])
+    return sorted({p.lower() for p in (*own, *ALIASES.get(name, ()), *synonyms)}, key=len, reverse=True)
+
+
+def _normalised(text: str) -> str:
+    """'in each arm', 'for each group', 'a day' read like 'per arm', 'per group', 'per day'."""
+    t = text.lower()
+    t = re.sub(r"\b(?:in|for) each\b", "per", t)
+    t = re.sub(r"\b(?:each|every)(?= (?:arm|group|variant|day|week|user|visitor|cell)\b)", "per", t)
+    return re.sub(r"\ban? (?=(?:day|week|month)\b)", "per ", t)
+
+
+def _pattern(phrase: str) -> str:
+    """A phrase as a pattern: whole words, each with an optional ending (-s, -ed, -ing), a hyphen or a space between
+    words ('hold back' reads 'holding back')."""
+    ending = r"(?:s|es|ed|d|ing)?"
+    return r"(?<![\w])" + (ending + r"[\s-]+").join(map(re.escape, phrase.split())) + ending + r"(?![\w])"
+
+
+def _links(low: str, said: list[Said], phrases: list[str]) -> list[tuple[int, Said]]:
+    """(distance in words, number) for each number said right before or after one of the field's phrases."""
+    out = []
+    for phrase in phrases:
+        for m in re.finditer(_pattern(phrase), low):
+            for number in said:
+                if number.end <= m.start() and BEFORE_GAP.match(low[number.end:m.start()]):
+                    out.append((len(low[number.end:m.start()].split()), number))
+                elif number.start >= m.end() and AFTER_GAP.match(low[m.end():number.start]):
+                    out.append((len(low[m.end():number.start].split()), number))
+    return out
+
+
+def numbers_for_fields(text: str, fields: dict[str, tuple[str, dict]],
+                       synonyms: dict[str, tuple[str, ...]] | None = None) -> dict[str, float]:
+    """{field: number} for the numeric fields (name → (kind, schema property)) a number is said next to."""
+    low = _normalised(text)
+    said = numbers_said(low)
+    links = []
+    for order, (name, (kind, prop)) in enumerate(fields.items()):
+        for distance, number in _links(low, said, _phrases(name, (synonyms or {}).get(name, ()))):
+            if (value := _value(number, name, kind, prop, f"relative_{name}" in fields)) is not None:
+                links.append((distance, order, name, number, value))
+    out: dict[str, float] = {}
+    used: set[int] = set()
+    for _, _, name, number, value in sorted(links, key=lambda link: (link[0], link[1])):  # nearest first
+        if name not in out and number.start not in used:
+            out[name] = int(value) if fields[name][0] == "integer" else value
+            used.add(number.start)
+    return out
 
 
 def _share_for(name: str, low: str, maximum: float | None) -> float | None:
@@ -111,14 +221,36 @@ def _share_for(name: str, low: str, maximum: float | None) -> float | None:
     return None
 
 
-def number_for(name: str, kind: str, prop: dict, text: str) -> int | float | None:
-    """The number the text gives the numeric field `name` (JSON `kind` integer or number, schema `prop`): said
-    after an alias or the field's name, else money for an amount field, a share, or a count of what it counts."""
+def _bound_for(name: str, kind: str, prop: dict, text: str) -> float | None:
+    """A limit said for a `max_…` or `min_…` field: 'nothing should change by more than 10%', 'at least 500'."""
+    side = name.split("_")[0]
+    if side not in BOUND:
+        return None
     low = text.lower()
-    maximum = _maximum(prop)
-    said = _aliased_number(name, low)
+    for m in re.finditer(BOUND[side], low):
+        said = numbers_said(low[m.end():m.end() + 24])
+        if said and said[0].start <= 2 and (value := _value(said[0], name, kind, prop)) is not None:
+            return value
+    return None
+
+
+def _duration_for(name: str, text: str) -> int | None:
+    """A duration said ('over 180 days', 'a two-year horizon') for a `…_days` field, in days."""
+    if not name.endswith("_days"):
+        return None
+    durations = [s for s in numbers_said(text) if s.unit == "days"]
+    return int(durations[0].value) if durations else None
+
+
+def number_for(name: str, kind: str, prop: dict, text: str, synonyms: tuple[str, ...] = (),
+               primary_days: bool = True, claimed: dict | None = None) -> int | float | None:
+    """The number the text gives the numeric field `name` (JSON `kind` integer or number, schema `prop`): said
+    next to one of its names (`claimed`: what `numbers_for_fields` gave every field of the tool at once), else a
+    bound, money for an amount field, a share, a duration, or a count of what it counts."""
+    said = (claimed if claimed is not None else numbers_for_fields(text, {name: (kind, prop)}, {name: synonyms})
+            ).get(name)
     if said is None:
-        said = _number_after_name(name, low, maximum)
+        said = _bound_for(name, kind, prop, text)
     amount = any(word in name for word in AMOUNT_WORDS)
     if said is None and amount:
         said = money(text)
@@ -126,7 +258,10 @@ def number_for(name: str, kind: str, prop: dict, text: str) -> int | float | Non
         return int(said) if kind == "integer" else said
     if amount:
         return None  # an amount field is never read as a share or a count
-    if (share := _share_for(name, low, maximum)) is not None:
+    if (share := _share_for(name, text.lower(), _maximum(prop))) is not None:
         return share
-    nouns = COUNT_NOUNS.get(name)
-    return count_for(text, nouns) if nouns and kind == "integer" else None
+    if primary_days and (days := _duration_for(name, text)) is not None:
+        return days
+    nouns = COUNT_NOUNS.get(name, ()) + tuple(s for s in synonyms if s.isalpha())
+    count = count_for(text, nouns) if nouns and kind == "integer" else None
+    return None if count is not None and claimed and count in claimed.values() else count

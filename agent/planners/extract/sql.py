@@ -14,10 +14,14 @@ from tools.warehouse import TABLES
 
 AGG = (("average", "avg"), ("avg", "avg"), ("mean", "avg"), ("total", "sum"), ("sum", "sum"), ("how much", "sum"),
        ("how many", "count"), ("count", "count"), ("number of", "count"), ("maximum", "max"), ("highest", "max"),
-       ("minimum", "min"), ("lowest", "min"))
+       ("minimum", "min"), ("lowest", "min"), ("share of", "pct"), ("percentage of", "pct"), ("what percentage", "pct"),
+       ("what percent", "pct"), ("proportion of", "pct"), ("what fraction", "pct"), ("what share", "pct"))
 SYNONYM = {"order value": "revenue", "sales": "revenue", "aov": "revenue", "country": "country", "countries": "country",
            "category": "category", "categories": "category", "city": "city", "cities": "city",
            "loyalty": "loyalty_member", "opted in": "marketing_opt_in", "opt-in": "marketing_opt_in",
+           "opted out": "marketing_opt_in", "opt out": "marketing_opt_in", "opt-out": "marketing_opt_in",
+           "consent": "opted_in", "consented": "opted_in", "demo": "demo_requested", "unsubscribed": "unsubscribed",
+           "opened": "opened", "clicked": "clicked", "converted": "converted",
            "rating": "rating", "stars": "rating", "signed up": "signup_date", "sign up": "signup_date",
            "signups": "signup_date", "source": "source", "channel": "channel", "industry": "industry",
            "seniority": "seniority"}
@@ -25,7 +29,11 @@ TIME_GRAIN = (("each month", "month"), ("per month", "month"), ("by month", "mon
               ("each week", "week"), ("per week", "week"), ("by week", "week"), ("weekly", "week"),
               ("each year", "year"), ("per year", "year"), ("by year", "year"))
 ENTITY = {"orders": "orders", "order": "orders", "customers": "customers", "customer": "customers",
-          "reviews": "reviews", "leads": "leads", "campaigns": "campaigns", "events": "events"}
+          "reviews": "reviews", "leads": "leads", "campaigns": "campaigns", "events": "events",
+          "consent": "consent", "consents": "consent", "sends": "email_sends", "emails sent": "email_sends"}
+NEGATED = re.compile(r"\b(?:opted out|opt(?:ed)?[- ]out|not opted in|haven'?t opted in|without|withdrawn|withdrew|"
+                     r"not (?:given|gave)|refused)\b")
+CHANNELS = ("search", "social", "display", "video", "affiliate", "email", "sms", "push")
 
 
 def _column_hits(text: str) -> list[tuple[str, str]]:
@@ -37,13 +45,16 @@ def _column_hits(text: str) -> list[tuple[str, str]]:
             if c.name in wanted and not c.pii]
 
 
-def compose_sql(text: str) -> str | None:
+def compose_sql(text: str, period: dict | None = None) -> str | None:
+    """One SELECT for a counting or aggregating question (`period`: the {start, end} it names), or None."""
     t = text.lower()
     agg = next((fn for word, fn in AGG if word in t), None)
     if agg is None:
         return None
-    entity = next((tbl for word, tbl in ENTITY.items() if re.search(rf"\b{word}\b", t)), None)
     hits = _column_hits(text)
+    named = [tbl for word, tbl in ENTITY.items() if re.search(rf"\b{word}\b", t)]
+    entity = next((tbl for tbl in named if any(tb == tbl and c not in ("channel", "source") for tb, c in hits)
+                   and tbl != "customers"), named[0] if named else None)
     group_m = re.search(r"\b(?:by|per|for each|each|across)\s+([a-z ]+?)(?:\s+in\s+\d{4}|\?|$|,|\s+and\b)", t)
     grain = next((g for word, g in TIME_GRAIN if word in t), None)
     if entity is None and hits:  # the table that holds most of the named columns
@@ -72,7 +83,7 @@ def compose_sql(text: str) -> str | None:
             source = f"{table} JOIN customers USING (customer_id)"
             group = f"customers.{target}"
     measure = None
-    if agg != "count":
+    if agg not in ("count", "pct"):
         numeric = [c for tb, c in hits if tb == table and cols[c].type in ("DOUBLE", "INTEGER", "BIGINT")
                    and c != group and not c.endswith("_id")]
         measure = numeric[0] if numeric else ("revenue" if "revenue" in cols else None)
@@ -82,11 +93,30 @@ def compose_sql(text: str) -> str | None:
     if year := re.search(r"\b(?:in|during)\s+(20\d\d)\b", t):
         if date_col:
             where.append(f"year({date_col}) = {year.group(1)}")
+    elif date_col and period and period.get("start") and period.get("end"):
+        where.append(f"CAST({date_col} AS DATE) BETWEEN DATE '{period['start']}' AND DATE '{period['end']}'")
+    numeric = [c for tb, c in hits if tb == table and cols[c].type in ("DOUBLE", "INTEGER", "BIGINT")
+               and not c.endswith("_id")] or (["revenue"] if "revenue" in cols else [])
+    if numeric and (cmp := re.search(r"\b(over|more than|above|greater than|at least|under|less than|below|at most)"
+                                     r"\s+[$€£]?(\d+(?:\.\d+)?)\b(?!\s*(?:%|days?|weeks?|months?|years?))", t)):
+        op = {"over": ">", "more than": ">", "above": ">", "greater than": ">", "at least": ">=", "under": "<",
+              "less than": "<", "below": "<", "at most": "<="}[cmp.group(1)]
+        where.append(f"{numeric[0]} {op} {cmp.group(2)}")
     flag = next((c for tb, c in hits if tb == table and cols[c].type == "BOOLEAN"), None)
+    negated = bool(NEGATED.search(t))
     if flag and agg == "count" and group is None:
-        where.append(f"{flag}")
-    value = "count(*)" if agg == "count" else f"round({agg}({measure}), 2)"
-    alias = "n" if agg == "count" else f"{agg}_{measure}"
+        where.append(f"NOT {flag}" if negated else f"{flag}")
+    if "channel" in cols and group != "channel" and (said := next((c for c in CHANNELS if re.search(
+            rf"\b{c}\b", t)), None)):
+        where.append(f"channel = '{said}'")
+    if agg == "pct":
+        if flag is None:
+            return None
+        value = f"round(100 * avg(CASE WHEN {'NOT ' if negated else ''}{flag} THEN 1.0 ELSE 0.0 END), 2)"
+        alias = f"pct_{'not_' if negated else ''}{flag}"
+    else:
+        value = "count(*)" if agg == "count" else f"round({agg}({measure}), 2)"
+        alias = "n" if agg == "count" else f"{agg}_{measure}"
     sql = f"SELECT {group + ' AS ' + _alias(group) + ', ' if group else ''}{value} AS {alias} FROM {source}"
     if where:
         sql += " WHERE " + " AND ".join(where)

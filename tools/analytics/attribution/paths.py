@@ -87,7 +87,7 @@ def table_paths(con, table: str, separator: str) -> tuple[Paths, list[str]]:
     """A table in ChannelAttribution's format (path "a > b", total_conversions, [total_conversion_value],
     [total_null]) as `Paths`, with warnings about what it lacks."""
     require_table(con, table, ["path", "total_conversions"])
-    have = columns_of(con, table)
+    have = {c.lower() for c in columns_of(con, table)}  # DuckDB resolves the columns below in any case
     value = "total_conversion_value" if "total_conversion_value" in have else "0"
     null = "total_null" if "total_null" in have else "0"
     warnings = [] if null != "0" else [f"{table} has no total_null column: without non-converting paths, Markov "

@@ -31,6 +31,7 @@ from tools.analytics.attribution.paths import (
 )
 from tools.common import money, pct, resolve_period
 from tools.registry import ToolError, ToolResult, register
+from tools.warehouse import resolve_params
 
 MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley")
 MAX_SHAPLEY_CHANNELS = 16
@@ -208,6 +209,20 @@ def _metrics(journeys: Journeys, credit: dict[str, Credit], removal: RemovalEffe
 
 @register(example=AttributionParams(start=date(2026, 7, 1), end=date(2026, 9, 30)),
           key_metrics=("conversions", "value", "journeys", "conversion_probability"),
+          concepts={"attribution": ["attribution", "attribute", "attributed", "credit", "multi-touch", "multitouch"],
+                    "journey": ["journey", "journeys", "path to purchase", "touchpoint", "touchpoints", "touches",
+                                "assist", "assisted", "assists"],
+                    "models": ["first touch", "last touch", "first click", "last click", "last-click", "first-click",
+                               "markov", "shapley", "time decay", "time-decay", "position based", "u-shaped",
+                               "removal effect"]},
+          synonyms={"lookback_days": ["lookback", "look-back", "look back", "attribution window", "conversion window"],
+                    "time_decay": ["time decay", "time-decay", "decay"],
+                    "position_based": ["u-shaped", "position-based"],
+                    "linear": ["equal credit", "even credit"],
+                    "markov": ["data-driven", "data driven", "markov chain"],
+                    "first_touch": ["first click", "first-click"],
+                    "last_touch": ["last click", "last-click"],
+                    "campaign": ["campaign level", "per campaign", "by campaign", "campaign-level"]},
           requests=["Which channels drive our conversions?", "Run a Markov attribution model on our journeys",
                     "Compare first-touch, last-touch and linear attribution by channel",
                     "How much credit does email deserve for conversions last quarter?",
@@ -215,9 +230,13 @@ def _metrics(journeys: Journeys, credit: dict[str, Credit], removal: RemovalEffe
                     "multi-touch attribution by channel", "Shapley value attribution of our marketing channels",
                     "Which campaigns get credit for conversions with a 14-day lookback?",
                     "Is last-click undervaluing social?", "attribute revenue to channels along the customer journey",
-                    "removal effects by channel", "Does last-touch attribution give email too much credit?"])
+                    "removal effects by channel", "Does last-touch attribution give email too much credit?",
+                    "which touchpoints assist the most sales before the final click?",
+                    "give partial credit to every channel a buyer touched"])
 def attribute_conversions(con: duckdb.DuckDBPyConnection, params: AttributionParams) -> AttributionResult:
     """Credit conversions and value to channels along customer journeys (rule-based, exact Markov, Shapley)."""
+    if params.paths_table:  # the table as the user typed it, in any case
+        params = resolve_params(con, params, table_field="paths_table")
     journeys = _journeys(con, params)
     if journeys.conversions <= 0:
         raise ToolError(f"No conversions{journeys.period} in the journeys: nothing to attribute.")

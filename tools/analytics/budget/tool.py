@@ -29,6 +29,7 @@ from tools.analytics.budget.history import History, ad_spend_history, table_hist
 from tools.analytics.budget.optimise import Plan, feasible, optimise, rescaled, shifted, spend_bounds
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
+from tools.warehouse import resolve_params
 
 
 class Scenario(BaseModel, use_attribute_docstrings=True):
@@ -115,6 +116,26 @@ def _history(con: duckdb.DuckDBPyConnection, params: BudgetParams) -> History:
         raise ToolError(f"Name the spend columns of {params.table} in `spend_columns`, e.g. [\"tv\", \"search\"].")
     return table_history(con, params.table, date_column=params.date_column, outcome_column=params.outcome_column,
                          spend_columns=params.spend_columns, control_columns=params.control_columns)
+
+
+def _spelled(con: duckdb.DuckDBPyConnection, params: BudgetParams) -> BudgetParams:
+    """Table mode: the table, its columns, and the channels (spend columns) named in limits and scenarios, spelled
+    as in the warehouse, whatever case the user typed."""
+    if not params.spend_columns:
+        raise ToolError(f"Name the spend columns of {params.table} in `spend_columns`, e.g. [\"tv\", \"search\"].")
+    params = resolve_params(con, params, columns=("date_column", "outcome_column", "spend_columns", "control_columns"))
+    spelled = {c.lower(): c for c in params.spend_columns}
+
+    def channel(name: str | None) -> str | None:
+        return spelled.get(name.lower(), name) if name else name
+
+    def keyed(limits: dict[str, float] | None) -> dict[str, float] | None:
+        return {channel(k): v for k, v in limits.items()} if limits else limits
+
+    scenarios = [s.model_copy(update={"shift_from": channel(s.shift_from), "shift_to": channel(s.shift_to),
+                                      "changes": keyed(s.changes)}) for s in params.scenarios]
+    return params.model_copy(update={"min_spend": keyed(params.min_spend), "max_spend": keyed(params.max_spend),
+                                     "scenarios": scenarios})
 
 
 def _usable(history: History) -> tuple[History, list[str]]:
@@ -302,13 +323,30 @@ def _chart(params: BudgetParams, rows: list[dict]) -> dict:
 
 @register(example=BudgetParams(total_budget=300_000, scenarios=[Scenario(shift_from="search", shift_to="social")]),
           key_metrics=("budget", "outcome_at_current_split", "predicted_gain", "horizon_days"),
+          concepts={"allocation": ["budget split", "split the budget", "allocate", "allocation", "reallocate",
+                                   "reallocation", "channel mix", "media mix", "budget mix", "optimal split",
+                                   "optimise the budget", "optimise", "optimize", "optimiser", "optimizer",
+                                   "where should the money go", "where to put", "recommended split",
+                                   "recommended budget", "recommended plan", "recommendation", "suggested split",
+                                   "optimal plan", "optimised plan", "rebalance"],
+                    "saturation": ["saturated", "saturation", "diminishing returns", "response curve",
+                                   "response curves", "headroom", "ceiling"],
+                    "marginal": ["marginal roi", "marginal return", "marginal", "incremental return", "next dollar",
+                                 "extra dollar", "each extra", "mmm", "marketing mix model", "mix model"],
+                    "what_if": ["what if we moved", "what would happen if we moved", "scenario", "what-if"]},
+          synonyms={"conversions": ["conversions", "orders", "sales volume"],
+                    "max_change": ["change", "move", "shift"]},
           requests=["How should we split next month's budget across channels?", "Where should the money go?",
                     "Optimise our media budget of 300k for the next 30 days", "Which channel is saturated?",
                     "What is the marginal ROI of each channel?", "What happens if we move 20 % of search into social?",
                     "Fit response curves for our channels", "Should we cut display spend?",
-                    "marketing mix model contribution by channel", "What return do we get on each extra dollar?"])
+                    "marketing mix model contribution by channel", "What return do we get on each extra dollar?",
+                    "if spend on display doubled, would revenue follow?",
+                    "where would an extra 10k a month earn the most?"])
 def allocate_budget(con: duckdb.DuckDBPyConnection, params: BudgetParams) -> BudgetResult:
     """Fit per-channel response curves (adstock + saturation) and recommend the budget split with the best return."""
+    if params.table:
+        params = _spelled(con, params)
     history, warnings = _usable(_history(con, params))
     assessment, plan_warnings = _assess(params, history)
     warnings += plan_warnings

@@ -31,7 +31,7 @@ from tools.analytics.customers.classifier import (
     sample_rows,
 )
 from tools.analytics.customers.features import table_matrix
-from tools.analytics.customers.runs import fingerprint, make_run_id, need, resolve_as_of, save_run
+from tools.analytics.customers.runs import fingerprint, make_run_id, need, resolve_as_of, resolved, save_run
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 
@@ -300,15 +300,24 @@ def _summary(params: ChurnParams, trained: Trained, scores: Scores, metrics: dic
 
 @register(example=ChurnParams(horizon_days=90, limit=10),
           key_metrics=("scored", "high_risk", "value_at_risk_high", "value_at_risk", "top_decile_lift", "holdout_auc"),
+          concepts={"churn": ["churn", "churning", "churned", "churners", "attrition", "attrite", "defect",
+                              "defection", "lapse", "lapsing", "stop buying", "stop ordering", "leave", "leaving",
+                              "lose", "losing", "walk away", "at risk", "at-risk", "retention risk", "go quiet",
+                              "gone quiet", "drift away"],
+                    "churn_model": ["churn model", "auc", "drivers", "features matter", "value at risk"]},
+          synonyms={"limit": ["top", "most"]},
           requests=["Who is about to churn?", "Which customers are likely to churn next quarter?",
                     "score churn risk for all active customers", "Which high-value customers are at risk of leaving?",
                     "What drives churn?", "churn probability per customer as of June 30",
                     "Show me the customers most likely to stop buying", "how much revenue is at risk from churn?",
-                    "Train a churn model on the telco table", "Is our churn model reliable?"])
+                    "Train a churn model on the telco table", "Is our churn model reliable?",
+                    "flag buyers whose ordering has gone quiet and may not come back"])
 def score_churn(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> ChurnResult:
     """Score each customer's risk of churning within the horizon after `as_of`, with model quality and drivers."""
     if params.medium_risk >= params.high_risk:
         raise ToolError("medium_risk must be below high_risk.")
+    if params.table is not None:  # the table and columns as the user typed them (Telco's `customerID`)
+        params = resolved(con, params, columns=("id_column", "label_column", "feature_columns"))
     trained = _warehouse(con, params) if params.table is None else _table(con, params)
     scores = _score(trained, params)
     warnings = []

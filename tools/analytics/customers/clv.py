@@ -25,7 +25,15 @@ from tools.analytics.customers.clv_models import (
     fit_gamma_gamma,
     p_alive,
 )
-from tools.analytics.customers.runs import fingerprint, ident, make_run_id, need, resolve_as_of, save_run
+from tools.analytics.customers.runs import (
+    fingerprint,
+    ident,
+    make_run_id,
+    need,
+    resolve_as_of,
+    resolved,
+    save_run,
+)
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 from tools.warehouse import columns_of
@@ -251,14 +259,26 @@ def _summary(params: ClvParams, label: str, metrics: dict, fit: ClvFit) -> str:
 
 @register(example=ClvParams(horizon_days=180, margin=0.3),
           key_metrics=("clv_total", "clv_mean", "customers", "top_decile_share", "mean_p_alive", "expected_purchases_total"),
+          concepts={"clv": ["lifetime value", "life time value", "clv", "ltv", "cltv", "customer value",
+                            "future value", "future spend", "expected spend", "worth", "most valuable", "high value",
+                            "highest value", "customer equity"],
+                    "p_alive": ["p(alive)", "still alive", "alive", "still active", "still buying"],
+                    "purchases": ["expected purchases", "repeat purchases", "purchase frequency", "bg/nbd",
+                                  "gamma-gamma"]},
+          synonyms={"margin": ["profit margin", "gross margin", "margin"],
+                    "discount_rate": ["discount rate", "discounting", "annual discount"]},
           requests=["What is each customer's lifetime value?", "predict CLV for the next 12 months",
                     "Which customers are worth the most over the next year?",
                     "How many purchases will our customers make next quarter?",
                     "probability each customer is still alive", "customer lifetime value with a 30% margin",
                     "expected future revenue per customer", "Who are our most valuable customers going forward?",
-                    "Fit BG/NBD and Gamma-Gamma on the CDNOW table"])
+                    "Fit BG/NBD and Gamma-Gamma on the CDNOW table",
+                    "expected profit from each buyer over the next 24 months",
+                    "rank customers by expected future profit"])
 def predict_clv(con: duckdb.DuckDBPyConnection, params: ClvParams) -> ClvResult:
     """Predict each customer's purchases, P(alive), order value and lifetime value over a horizon (BG/NBD + Gamma-Gamma)."""
+    if params.table is not None:  # the table and columns as the user typed them
+        params = resolved(con, params, columns=("customer_column", "date_column", "value_column"))
     sql, label = _source(con, params)
     last = con.execute(f"SELECT max(d) FROM ({sql})").fetchone()[0]
     if last is None:

@@ -11,7 +11,7 @@ import numpy as np
 from tools.analytics.customers.classifier import label_vector
 from tools.analytics.customers.runs import ident
 from tools.registry import ToolError
-from tools.warehouse import columns_of, is_numeric
+from tools.warehouse import WarehouseError, columns_of, is_numeric, resolve_columns
 
 
 @dataclass
@@ -44,6 +44,11 @@ def table_matrix(con: duckdb.DuckDBPyConnection, table: str, id_col: str, label_
                  features: list[str] | None, positive: tuple[str, ...] = ("yes", "true", "1", "y", "t"),
                  max_levels: int = 30) -> FeatureMatrix:
     """Encode `features` (default: every column but the id and label) of `table` in SQL and fetch the matrix."""
+    try:  # the columns as the user typed them (Telco's `customerID`), spelled as in the table
+        id_col, *named = resolve_columns(con, table, [id_col, *([label_col] if label_col else []), *(features or [])])
+    except WarehouseError as exc:
+        raise ToolError(str(exc)) from exc
+    label_col, features = (named[0], named[1:] or features) if label_col else (None, named or features)
     types = columns_of(con, table)
     source = ident(table)
     rows = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]

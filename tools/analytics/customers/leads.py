@@ -187,11 +187,20 @@ def _summary(metrics: dict) -> str:
 
 @register(example=LeadParams(limit=10),
           key_metrics=("open_leads", "expected_pipeline_value", "win_rate", "top_decile_lift", "holdout_auc"),
+          concepts={"leads": ["lead", "leads", "pipeline", "prospect", "prospects", "mql", "mqls", "sql leads",
+                              "deal", "deals", "opportunities", "opportunity"],
+                    "scoring": ["lead score", "lead scoring", "likely to close", "likely to convert",
+                                "win probability", "close rate", "hot", "warm", "cold", "route", "routing", "queue",
+                                "sdr", "sales team", "account executive", "call first", "follow up first"]},
+          synonyms={"hot_threshold": ["hot"],
+                    "warm_threshold": ["warm"]},
           requests=["Which open leads are most likely to close?", "score our open leads",
                     "lead scoring: who should sales call first?", "route the open leads to the right sales queue",
                     "Which leads are hot right now?", "What makes a lead convert?",
                     "conversion propensity of the B2B pipeline", "prioritise the pipeline for the SDR team",
-                    "How good is our lead scoring model?"])
+                    "How good is our lead scoring model?",
+                    "which prospects deserve a call from an account executive this week?",
+                    "rank the B2B opportunities by chance of signing"])
 def score_leads(con: duckdb.DuckDBPyConnection, params: LeadParams) -> LeadResult:
     """Score open leads' chance to close, with model quality, drivers and a routing queue per lead."""
     if params.warm_threshold >= params.hot_threshold:

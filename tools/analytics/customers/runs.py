@@ -12,13 +12,21 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from tools.registry import ToolError
-from tools.warehouse import WarehouseError, data_end, quote, require_table, transaction
+from tools.warehouse import WarehouseError, data_end, quote, require_table, resolve_params, transaction
 
 
 def need(con: duckdb.DuckDBPyConnection, table: str, columns: list[str] | tuple[str, ...] = ()) -> None:
     """require_table, but as a ToolError (the agent and CLI show the message, never a traceback)."""
     try:
         require_table(con, table, columns)
+    except WarehouseError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def resolved(con: duckdb.DuckDBPyConnection, params: BaseModel, **names) -> BaseModel:
+    """resolve_params (the table and columns a user named, spelled as in the warehouse), errors as a ToolError."""
+    try:
+        return resolve_params(con, params, **names)
     except WarehouseError as exc:
         raise ToolError(str(exc)) from exc
 

@@ -295,11 +295,25 @@ def _summary(params: SegmentParams, as_of: date, run_id: str, result: Segmentati
 
 @register(example=SegmentParams(method="behavioral"),
           key_metrics=("customers", "segments"), names_things=True,
+          concepts={"segments": ["segment", "segments", "segmentation", "segmenting", "cluster", "clusters",
+                                 "clustering", "personas", "persona", "groups of customers", "customer groups",
+                                 "group customers"],
+                    "rfm": ["rfm", "recency", "frequency", "monetary", "champions", "loyal customers", "hibernating",
+                            "about to sleep", "cannot lose", "need attention"]},
+          synonyms={"behavioral": ["behaviour", "behavior", "behaviourally", "behaviorally", "how they shop",
+                                   "shopping behaviour", "behavioural", "clusters", "cluster", "clustering",
+                                   "k-means", "kmeans", "gaussian mixture"],
+                    "kmeans": ["k-means", "kmeans", "k means"],
+                    "gmm": ["gaussian mixture", "gmm"],
+                    "rfm": ["rfm", "recency, frequency", "recency frequency"],
+                    "k": ["segments", "clusters", "groups", "personas"]},
           requests=["Segment our customers", "RFM segmentation of the customer base",
                     "Who are our champions and who is at risk?", "Cluster customers by behaviour",
                     "What customer segments do we have?", "Group customers into personas by how they shop",
                     "How many customers are hibernating or lost?", "Build behavioural segments as of June 30",
-                    "Split customers into 4 segments", "Which segment brings the most revenue?"])
+                    "Split customers into 4 segments", "Which segment brings the most revenue?",
+                    "find natural clusters in our customer base",
+                    "profile each customer group by spend and order frequency"])
 def segment_customers(con: duckdb.DuckDBPyConnection, params: SegmentParams) -> SegmentResult:
     """Segment customers by RFM or behavioural clustering; name, size and profile each segment and save membership."""
     as_of = resolve_as_of(con, params.as_of)

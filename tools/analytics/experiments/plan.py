@@ -158,12 +158,32 @@ def _duration(daily_traffic: float, total: int) -> tuple[dict, str]:
 
 @register(example=PlanParams(baseline=0.04, relative_mde=0.2, daily_traffic=2000),
           key_metrics=("sample_size_per_arm", "total_sample_size", "duration_days", "baseline", "effect", "power"),
+          concepts={"sample_size": ["sample size", "how many users", "how many visitors", "how many people",
+                                    "per arm", "per group", "per variant", "participants"],
+                    "power": ["power", "powered", "power analysis", "minimum detectable effect", "mde", "detectable",
+                              "detect a"],
+                    "duration": ["how long", "how many weeks", "how many days", "duration", "run the test",
+                                 "run a test", "run the experiment"]},
+          synonyms={"alpha": ["significance level", "significance", "alpha"],
+                    "power": ["power"],
+                    "std": ["standard deviation", "std dev", "sd"],
+                    "mde": ["absolute lift", "absolute difference", "absolute change"],
+                    "relative_mde": ["relative lift", "relative mde", "lift", "uplift", "improvement", "increase",
+                                     "mde"],
+                    "baseline": ["baseline", "conversion rate", "cvr", "open rate", "click rate", "base rate",
+                                 "current rate", "average", "mean", "revenue per user", "average basket",
+                                 "average order value"],
+                    "daily_traffic": ["per day", "daily"],
+                    "sample_size_per_arm": ["per arm", "per group", "per variant"],
+                    "mean": ["average", "mean", "per user", "basket size", "order value", "aov", "spend per"]},
           requests=["How many users do we need for an A/B test?", "sample size for a conversion test with 4 % baseline",
                     "How long should the experiment run to detect a 10 % lift?",
                     "What is the minimum detectable effect with 5,000 users per arm?",
                     "power calculation for a revenue per user test", "Plan a test with three arms",
                     "Is 2 weeks enough to detect a 0.5 pp change in click rate?",
-                    "How big should the holdout group be?", "test duration and sample size for a holdout test"])
+                    "How big should the holdout group be?", "test duration and sample size for a holdout test",
+                    "how many shoppers must each variant get before we can call a winner?",
+                    "is our traffic enough to see a 3 % improvement within a month?"])
 def plan_experiment(con: duckdb.DuckDBPyConnection, params: PlanParams) -> PlanResult:
     """Size an A/B test: sample size per arm, duration from daily traffic, or the minimum detectable effect."""
     params, notes = _with_defaults(con, params)

@@ -28,7 +28,7 @@ from tools.analytics.experiments.stats import (
     welch_ttest,
 )
 from tools.registry import ToolError, ToolResult, register
-from tools.warehouse import is_numeric, quote, require_table
+from tools.warehouse import is_numeric, quote, require_table, resolve_params
 
 SRM_ALPHA = 0.001
 SEGMENT_MIN_N = 30   # participants per arm and segment before a segment lift is shown
@@ -94,8 +94,7 @@ def _source(con, params: ExperimentParams) -> Source:
 
 def _table_source(con, params: ExperimentParams) -> Source:
     """A loaded table with one row per participant."""
-    segment_columns = [params.segment_by] if params.segment_by else []
-    require_table(con, params.table, [params.variant_column, *(params.metrics or []), *segment_columns])
+    params = resolve_params(con, params, columns=("variant_column", "metrics", "segment_by"))  # as typed, any case
     if not params.metrics:
         raise ToolError(f"Name the outcome column(s) of {params.table} in `metrics`, e.g. [\"converted\"].")
     segment = quote(params.segment_by) if params.segment_by else "NULL"
@@ -117,6 +116,8 @@ def _warehouse_source(con, params: ExperimentParams) -> Source:
         known = [r[0] for r in con.execute("SELECT experiment_id FROM experiments ORDER BY 1").fetchall()]
         raise ToolError(f"Unknown experiment {params.experiment_id!r}; the warehouse has {', '.join(known) or 'none'}.")
     experiment_id, name, control, primary = exp
+    params = resolve_params(con, params, table_field=None, table="experiment_assignments", columns=("metrics",))
+    params = resolve_params(con, params, table_field=None, table="customers", columns=("segment_by",))
     metrics = params.metrics or [primary or "converted"] + [m for m in ("converted", "revenue") if m != primary]
     segment = "NULL"
     if params.segment_by:
@@ -319,12 +320,22 @@ def _secondary_text(rows: list[dict], metrics: list[str], types: dict[str, bool]
 
 @register(example=ExperimentParams(experiment_id="EXP-FREESHIP"),
           key_metrics=("srm_p_value",),
+          concepts={"readout": ["a/b test", "ab test", "split test", "experiment", "test result", "test results",
+                                "readout", "read out", "winner", "win", "won"],
+                    "significance": ["significant", "significance", "p-value", "p value", "confidence interval",
+                                     "noise", "by chance", "real effect", "incremental"],
+                    "srm": ["sample ratio", "srm", "balanced", "unbalanced", "imbalance", "imbalanced", "uneven",
+                            "unequal", "50/50", "50:50", "traffic allocation", "assignment", "assigned"],
+                    "arms": ["control", "treatment", "variant", "arm", "arms"]},
+          synonyms={"alpha": ["significance level", "significance", "confidence level"]},
           requests=["Did the free shipping test win?", "Analyze experiment EXP-SUBJECT",
                     "What was the lift of our A/B test on conversion?", "Is the variant significantly better than "
                     "control?", "Read out the holdout test results with confidence intervals",
                     "Which subject line arm won the email test?", "Check the experiment for sample ratio mismatch",
                     "Did the treatment increase revenue per user?", "A/B test results by segment",
-                    "Was the uplift from the email campaign statistically significant?"])
+                    "Was the uplift from the email campaign statistically significant?",
+                    "did the treatment group convert better than control in our latest test?",
+                    "were users assigned to the test arms in the planned proportions?"])
 def analyze_experiment(con: duckdb.DuckDBPyConnection, params: ExperimentParams) -> ExperimentResult:
     """Read out an A/B or holdout test: rates or means per arm, lift with CI, p-value (Holm), SRM check, verdict."""
     source = _source(con, params)

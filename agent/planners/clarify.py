@@ -1,0 +1,107 @@
+"""Clarifying questions: when an action's required input cannot be resolved, ask one short question; the reply
+fills the slot.
+
+The question is an ordinary answer that starts with `ASKING` (or, when no tool fits well enough, names the two
+closest tools: "Did you mean …?"). On the next turn the planner finds it as the thread's last answer, takes the
+request it answered, and plans that request again with the reply added: the reply supplies the missing name,
+amount or choice, and a reply that is a new question of its own is planned as one. Nothing but the conversation is
+kept, so a clarification survives restarts like any other turn.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tools.registry import ToolSpec
+
+ASKING = "To {verb} {title} I need one more detail: "
+ASKED = re.compile(r"(?:^|\n)To (?:draft|run) ([a-z ]+) I need one more detail: ")
+BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")
+WITHIN = "shall I draft the largest change one approval allows (±{bound}%) instead? Reply yes, or give new amounts."
+OFFERED = re.compile(r"the largest change one approval allows \(±(\d+(?:\.\d+)?)%\)")
+YES = re.compile(r"^\W*(?:yes|yep|yeah|sure|ok(?:ay)?|please do|do it|go ahead|go for it)\b", re.I)
+CHOOSING = re.compile(r"Did you mean \*\*([a-z ]+)\*\* \(.*?\) or \*\*([a-z ]+)\*\* \(.*?\)\?", re.S)
+NAMED_AUDIENCE = re.compile(r"\b(?:to|for)\s+(?:the\s+|our\s+)?[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})"
+                            r"[\"”'’]?\s+(?:audience|list|segment)\b|\b(?:audience|list)\s+(?:called|named)\s+"
+                            r"[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})")
+
+
+def _title(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _plain(names: list[str]) -> list[str]:
+    """Names safe to list in an answer: no digits (the grounding guard checks every number an answer holds)."""
+    return [n for n in names if not re.search(r"\d", n)][:5]
+
+
+def question_for(spec: ToolSpec, missing: str, text: str, vocab: dict) -> str:
+    """One short question for the input `missing` of the tool `spec`, naming the choices the warehouse holds."""
+    prop = spec.json_schema().get("properties", {}).get(missing, {})
+    about = (prop.get("description") or missing.replace("_", " ")).rstrip(".")
+    choices = _plain(list(vocab.get(missing) or []))
+    lead = ASKING.format(verb="draft" if spec.approval else "run", title=_title(spec.name))
+    if missing in ("sql", "query"):
+        from tools.warehouse import TABLES
+
+        tables = ", ".join(t.name for t in TABLES if t.kind == "canonical")
+        return (lead + "I could not map the question onto the warehouse's tables. Which table, and what should be "
+                f"counted or added up? Tables: {tables}.")
+    if missing == "audience" or "audience" in about.lower():
+        said = NAMED_AUDIENCE.search(text)
+        named = next((g for g in (said.groups() if said else ()) if g), None)
+        unknown = f"there is no audience called '{named}'. " if named and not re.search(r"\d", named) else ""
+        known = f" Recent audiences: {', '.join(choices)}." if choices else " Create one first with an audience request."
+        return lead + unknown + "Which audience should it go to?" + known
+    if prop.get("type") == "object":  # per-channel amounts: the channels that hold one now
+        channels = [c for c in (vocab.get("current") or {}).get(missing) or vocab.get("channel") or []
+                    if not re.search(r"\d", c)]
+        return (lead + "which channel should change, and by how much? For example, set a channel to a daily amount, "
+                "or move a share of one channel into another" + (f". Channels: {', '.join(channels)}." if channels
+                                                                  else "."))
+    tail = f" Choices: {', '.join(choices)}." if choices else ""
+    return lead + f"{about[0].lower() + about[1:]}?" + tail
+
+
+def beyond_bound(calls: list[dict], tools: dict[str, ToolSpec]) -> str | None:
+    """When the last draft came back because a change exceeds the bound per approval: the offer to draft the
+    largest change allowed instead (the reply 'yes' takes it)."""
+    last = calls[-1] if calls else None
+    if not last or last.get("ok") or last.get("name") not in tools or not tools[last["name"]].approval:
+        return None
+    if m := BOUND.search(str(last.get("error") or "")):
+        return ASKING.format(verb="draft", title=_title(last["name"])) + WITHIN.format(bound=m.group(1))
+    return None
+
+
+def asked(state: dict) -> dict | None:
+    """The clarification the thread's last answer asked for, if any: {question, kind, options}."""
+    messages = state.get("messages") or []
+    answer_at = next((i for i in range(len(messages) - 2, -1, -1)
+                      if messages[i].get("role") == "assistant" and messages[i].get("content")), None)
+    if answer_at is None:
+        return None
+    answer = messages[answer_at]["content"]
+    request = next((m.get("content") for m in reversed(messages[:answer_at]) if m.get("role") == "user"), None)
+    if not request:
+        return None
+    if m := OFFERED.search(answer):
+        return {"question": request, "kind": "bound", "options": [], "bound": float(m.group(1)) / 100}
+    if ASKED.search(answer):
+        return {"question": request, "kind": "slot", "options": []}
+    if m := CHOOSING.search(answer):
+        return {"question": request, "kind": "tool", "options": [g.replace(" ", "_") for g in m.groups()]}
+    return None
+
+
+def chosen_tool(reply: str, options: list[str]) -> str | None:
+    """Which of the offered tools a reply picks: by name, 'the first' / 'the second', or 'yes' (the first)."""
+    low = reply.lower()
+    for name in options:
+        if name.replace("_", " ") in low or name in low:
+            return name
+    if re.search(r"\b(second|latter|2nd|the other)\b", low) and len(options) > 1:
+        return options[1]
+    if re.search(r"\b(first|former|1st|yes|yep|yeah|that one)\b", low):
+        return options[0]
+    return None

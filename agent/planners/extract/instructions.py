@@ -1,0 +1,231 @@
+"""Instructions to act, read as data: the mood of a request and the budget changes it asks for.
+
+`mood` tells an instruction ("Shift a tenth of display's budget to search", "Queue the e-mail for Thursday") from
+a question or a what-if ("What would happen if we moved 20 % of search into social?"). `budget_changes` reads the
+changes an instruction makes to per-channel daily budgets — set ("search to 3,300 a day"), raise or cut ("bump
+social up 5 %", "cut video by a tenth"), move ("move 20k from display to email"), fund ("… and take the same amount
+out of display") — and computes the new daily budgets against the current ones: a deterministic step, never a
+guess. Amounts said per day, week or month are turned into daily amounts; an amount said without a period is
+daily when it fits within the channel's daily budget, else spread over a 30-day month.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FRACTIONS = {"a tenth": 0.1, "one tenth": 0.1, "a fifth": 0.2, "one fifth": 0.2, "a quarter": 0.25,
+             "one quarter": 0.25, "a third": 1 / 3, "one third": 1 / 3, "half": 0.5, "a half": 0.5,
+             "two thirds": 2 / 3, "three quarters": 0.75, "a twentieth": 0.05}
+UP = r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|double|more on|invest more in|put more"
+DOWN = r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|slash|halve|shrink|take|remove|less on|spend less"
+MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
+INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
+    rf"(?:^|[-–—:;]\s|,\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|just|let'?s|let us|"
+    rf"can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|we want to|"
+    rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
+    rf"queue|book|launch|email|e-mail|text|sms|push|apply|implement|enact|execute|activate|roll out|go live|"
+    rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
+    rf"gather|collect|compile|load|assemble)\b"
+    rf"(?!\s+(?:me|us)\b)", re.I)
+LIVE = re.compile(r"\b(?:put|make|push|take|set|go|switch|turn)\b[^.?!]{0,40}\blive\b|\bgo ahead\b|"
+                  r"\b(?:apply|implement|enact|action|adopt|execute|use|activate)\b", re.I)
+HYPOTHETICAL = re.compile(
+    r"\b(?:what if|what would|what happens|what'?d happen|would it|would we|would that|should we|should i|"
+    r"could we|can we afford|how should|how would|how much would|if we|if i|suppose|imagine|simulate|"
+    r"scenario|what-if|hypothetical(?:ly)?|don'?t change|do not change|without changing|don'?t (?:apply|touch)|"
+    r"just (?:a|as a) (?:test|what|thought|check)|is it worth|worth it\?)", re.I)
+QUESTION_START = re.compile(r"^\s*(?:how|what|which|who|whom|why|where|when|is|are|was|were|do|does|did|can|could|"
+                            r"should|would|will|has|have|any)\b", re.I)
+
+
+def mood(text: str) -> str:
+    """'instruction' (do something), 'hypothetical' (what if … / don't change anything) or 'question'."""
+    if HYPOTHETICAL.search(text):
+        return "hypothetical"
+    if INSTRUCTION.search(text) or (LIVE.search(text) and not QUESTION_START.search(text)):
+        return "instruction"
+    return "question"
+
+
+@dataclass
+class Quantity:
+    """An amount or a share said in an instruction."""
+
+    amount: float | None = None  # money, in the period `per` (None: not said)
+    share: float | None = None   # a fraction of a channel's budget
+    per: str | None = None       # "day", "week", "month", or None when not said
+    same: bool = False           # "the same amount": the delta of the change before
+
+
+AMOUNT = re.compile(r"(?<![\w.])[$€£]?\s?(\d+(?:\.\d+)?)\s?(k|m|thousand|million)?\b(?!\s?(?:%|percent|pp|days?\b|"
+                    r"weeks?\b|months?\b|years?\b|customers?\b|st\b|nd\b|rd\b|th\b|am\b|pm\b))"
+                    r"(?:\s*(?:a|per|/|each|every)\s*(day|week|month)\b|\s+(daily|weekly|monthly)\b)?", re.I)
+SHARE = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pct\b)|\b(" + "|".join(
+    sorted(map(re.escape, FRACTIONS), key=len, reverse=True)) + r")\b|\b(double|twice|halve|half)\b", re.I)
+SAME = re.compile(r"\b(?:the same(?: amount)?|that amount|it|the difference|the money)\b", re.I)
+PERIOD_SAID = re.compile(r"\b(?:this|next|over the|for the|per|a|each) (week|month)\b|\b(weekly|monthly)\b", re.I)
+
+
+def _quantity(text: str) -> Quantity | None:
+    """The first share or amount in a piece of an instruction."""
+    low = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())
+    low = re.sub(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|"
+                 r"sep|oct|nov|dec)[a-z]*\b|\b(?:19|20)\d\d\b|\bat \d{1,2}\b", " ", low)
+    share, amount = SHARE.search(low), AMOUNT.search(low)
+    if share and (not amount or share.start() <= amount.start() or share.group(1)):
+        if share.group(1):
+            return Quantity(share=float(share.group(1)) / 100)
+        if share.group(2):
+            return Quantity(share=FRACTIONS[share.group(2).lower()])
+        return Quantity(share=1.0 if share.group(3).lower() in ("double", "twice") else 0.5)
+    if amount:
+        value = float(amount.group(1)) * {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(
+            (amount.group(2) or "").lower(), 1)
+        per = amount.group(3) or {"daily": "day", "weekly": "week", "monthly": "month"}.get(
+            (amount.group(4) or "").lower())
+        if per is None and (said := PERIOD_SAID.search(low)):
+            per = said.group(1) or {"weekly": "week", "monthly": "month"}[said.group(2).lower()]
+        return Quantity(amount=value, per=per)
+    if SAME.search(low):
+        return Quantity(same=True)
+    return None
+
+
+def _daily(quantity: Quantity, base: float) -> float:
+    """A quantity as a daily amount against a channel's current daily budget `base`."""
+    if quantity.share is not None:
+        return quantity.share * base
+    per = quantity.per or ("day" if quantity.amount <= base else "month")
+    return quantity.amount / {"day": 1, "week": 7, "month": 30}[per]
+
+
+EVERY = re.compile(r"\b(?:every|all|each)(?: of our| our| the)? channels?\b|\bacross the board\b|\bacross all\b", re.I)
+EXCEPT = re.compile(r"\b(?:except(?: for)?|but not|other than|apart from|excluding|besides)\b(.*)", re.I)
+
+
+def _roles(piece: str, channels) -> list[tuple[str, str]]:
+    """(channel, role) in order: role 'source' after from/out of/off, 'target' after to/into, 'base' for 'a tenth of
+    display's budget', else 'subject'; 'every channel except search' names the others."""
+    low = piece.lower()
+    if EVERY.search(low):
+        left_out = EXCEPT.search(low)
+        return [(c, "subject") for c in channels
+                if not (left_out and re.search(rf"(?<![\w-]){re.escape(c.lower())}(?![\w-])", left_out.group(1)))]
+    found = []
+    for channel in channels:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(channel.lower())}(?![\w-])", low):
+            before = low[max(0, m.start() - 16):m.start()]
+            if re.search(r"\b(?:from|out of|off|away from)\s+(?:the\s+|our\s+)?$", before):
+                role = "source"
+            elif re.search(r"\b(?:to|into|onto|towards|toward|in|for)\s+(?:the\s+|our\s+)?$", before):
+                role = "target"
+            elif re.search(r"\bof\s+(?:the\s+|our\s+)?$", before):
+                role = "base"
+            else:
+                role = "subject"
+            found.append((m.start(), channel, role))
+    return [(channel, role) for _, channel, role in sorted(found)]
+
+
+def _direction(piece: str) -> str | None:
+    low = piece.lower()
+    up, down = re.search(rf"\b(?:{UP})\b|\bup\b|\bmore\b|\bhigher\b", low), re.search(
+        rf"\b(?:{DOWN})\b|\bdown\b|\bless\b|\blower\b", low)
+    if up and down:
+        return "up" if up.start() < down.start() else "down"
+    return "up" if up else "down" if down else None
+
+
+def _pieces(text: str) -> list[str]:
+    """An instruction cut where a new change starts ('…, and take the same amount out of display')."""
+    parts = re.split(r"\s*(?:;|,\s*(?:and\s+|then\s+)?|\band\s+(?:then\s+)?|\bthen\s+|\.\s+)(?=(?:also\s+)?(?:"
+                     rf"{UP}|{DOWN}|{MOVE}|set|fund|leave|keep|make|with)\b)", text, flags=re.I)
+    return [p for p in parts if p.strip()]
+
+
+def budget_changes(text: str, channels, current: dict[str, float]) -> dict[str, float] | None:
+    """New daily budgets an instruction asks for, computed against `current` (channel → daily budget); None when
+    the text asks for no change it can compute (a channel without a current budget, or no amount)."""
+    if not current:
+        return None
+    new = dict(current)
+    changed: dict[str, float] = {}
+    last_delta: float | None = None
+    said: list[str] = []  # the channels of the change before: "make it 1,500" changes them again
+    for piece in _pieces(text):
+        roles = _roles(piece, [c for c in channels if c in current])
+        quantity = _quantity(piece)
+        if not roles and said and quantity and quantity.amount is not None and _direction(piece) is None \
+                and re.search(r"\b(?:it|that|them|instead)\b", piece, re.I):
+            for channel in said:
+                changed[channel] = new[channel] = _daily(Quantity(amount=quantity.amount, per=quantity.per or "day"),
+                                                         current[channel])
+            continue
+        if not roles:
+            continue
+        said = [channel for channel, _ in roles]
+        set_to = _set_amounts(piece, roles)
+        if set_to:
+            for channel, daily in set_to.items():
+                changed[channel] = new[channel] = daily
+            continue
+        if quantity is None:
+            continue
+        sources = [c for c, r in roles if r == "source"]
+        targets = [c for c, r in roles if r == "target"]
+        bases = [c for c, r in roles if r == "base"]
+        subjects = [c for c, r in roles if r == "subject"]
+        if quantity.same:  # "… and take the same amount out of display", "give it to search"
+            if last_delta is not None:
+                up = _direction(piece) == "up"
+                for channel, role in roles:
+                    sign = 1 if role == "target" or (role != "source" and up) else -1
+                    changed[channel] = new[channel] = new[channel] + sign * last_delta
+            continue
+        if targets and (sources or bases or (subjects and _direction(piece) != "up")):
+            source = (sources or bases or subjects)[0]
+            delta = _daily(quantity, new[(bases or [source])[0]])
+            for target in targets:
+                changed[target] = new[target] = new[target] + delta
+            changed[source] = new[source] = new[source] - delta * len(targets)
+            last_delta = delta
+            continue
+        direction = _direction(piece)
+        movers = subjects + bases + targets + sources
+        if direction is None or not movers:
+            continue
+        sign = 1 if direction == "up" and not sources else -1
+        for channel in movers:
+            delta = _daily(quantity, new[channel])
+            changed[channel] = new[channel] = new[channel] + sign * delta
+            last_delta = delta
+    if not changed:
+        return None
+    return {channel: round(max(value, 0.0), 2) for channel, value in changed.items()}
+
+
+def _set_amounts(piece: str, roles: list[tuple[str, str]]) -> dict[str, float]:
+    """'search to 3,300 a day', 'set social at 2k', '500 a day on email': new daily amounts said outright."""
+    low = re.sub(r"(?<=\d),(?=\d{3}\b)", "", piece.lower())
+    if re.search(rf"\b(?:{UP}|{DOWN})\b", low) and re.search(r"\bby\b", low):
+        return {}
+    out = {}
+    for channel, _ in roles:
+        name = re.escape(channel.lower())
+        m = (re.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|monthly|budget|spend|spending|the|to|up|down))*?\s+"
+                       rf"(?:to|at|=)\s+(?!(?:{'|'.join(re.escape(c) for c, _ in roles)})\b)(.{{0,30}})", low)
+             or re.search(rf"^(.{{0,30}}?)\s+(?:a|per)\s+day\s+(?:on|for)\s+{name}\b", low))
+        if m and (quantity := _quantity(m.group(1))) and quantity.amount is not None and quantity.share is None:
+            per = quantity.per or ("month" if quantity.amount > 50_000 else "day")
+            out[channel] = quantity.amount / {"day": 1, "week": 7, "month": 30}[per]
+    return out
+
+
+def within_bound(changes: dict[str, float], current: dict[str, float], bound: float) -> dict[str, float]:
+    """Each channel's new daily budget moved toward the one asked for, by at most `bound` of its current budget."""
+    out = {}
+    for channel, new in changes.items():
+        old = current.get(channel)
+        out[channel] = new if not old else round(min(max(new, old * (1 - bound)), old * (1 + bound)), 2)
+    return out

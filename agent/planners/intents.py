@@ -1,0 +1,41 @@
+"""Several intents in one message: the message cut into clauses, each a candidate step.
+
+A message is cut at sentence ends, at semicolons, at "then", and at "and" / "also" / "plus" / "separately" when
+a new clause starts after it (a question word, an auxiliary, an imperative): "How did search do last week, and
+are reviews getting worse?" is two clauses; "spend, ROAS and CPA by channel" stays one. The planner scores every
+clause on its own, and a clause that fits no tool well is read as part of the clause before it.
+"""
+
+from __future__ import annotations
+
+import re
+
+STARTS = (r"how|what|which|who|whom|why|where|when|whether|is|are|was|were|do|does|did|can|could|should|would|will|"
+          r"has|have|any|also|separately|plus|save|create|make|build|turn|export|schedule|send|queue|launch|apply|"
+          r"update|move|shift|draft|write|generate|suggest|score|segment|check|run|find|show|give|tell|list|predict|"
+          r"forecast|compare|flag|detect|analy[sz]e|read|plan|size|estimate|look|pull|put|set|book|email|text|"
+          r"increase|cut|raise|reduce|bump|rank|route|cluster|split|break|summari[sz]e|search|prioriti[sz]e|"
+          r"i'd|i'm|i|we|we're|let's|please|then|after that|afterwards|next")
+SPLIT = re.compile(
+    rf"(?<=[?!])\s+|(?<=[a-z0-9)\"'”’])\.\s+(?=[A-Z])|\s*;\s*|\s*,?\s*\b(?:and then|then)\b\s*"
+    rf"|\s*,?\s*\b(?:and|also|plus|as well as|and separately|and also)\b,?\s+(?=(?:{STARTS})\b)"
+    rf"|\s*,\s+(?=(?:also|separately|plus|and)\b)", re.IGNORECASE)
+
+
+QUOTED = re.compile(r"(?<!\w)([\"“'‘])[^\"”'’]{3,300}?[\"”'’](?=\s|$|[,.;:!?])")
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of a message, each stripped of joining words and punctuation; quoted text is never cut."""
+    quoted: list[str] = []
+
+    def hide(match: re.Match) -> str:
+        quoted.append(match.group(0))
+        return f"\x00{len(quoted) - 1}\x00"
+
+    hidden = QUOTED.sub(hide, text)
+    parts = [p.strip(" ,.;") for p in SPLIT.split(hidden) if p and p.strip(" ,.;")]
+    parts = [re.sub(r"^(?:and|also|plus|separately|and separately|and also)\b[\s,]*", "", p, flags=re.I) or p
+             for p in parts]
+    shown = [re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], p) for p in parts if p]
+    return shown or [text]

@@ -1,0 +1,283 @@
+"""An action's steps: its arguments from the instruction, the analyses it needs first, and what flows between them.
+
+An action declares what it reads (`requires`: parameter → value → tool, e.g. create_audience's source "churn" →
+score_churn; the value None: the tool whose result supplies the parameter when the instruction does not). The
+planner works out the value the instruction means (ids listed → explicit customers, a segment named → a
+segmentation, else the declared tool that best fits the words), runs that tool first unless this turn or the
+previous one already did, and carries its run id into the action; the name the user gave is kept. A required
+input nothing declares is supplied by the analysis that best fits the instruction (the optimiser for "apply the
+recommended split", content for "you pick the subject line"); when nothing can supply it the planner asks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from agent.planners.extract import best_name_match, extract_args, mentions, parse_when
+from agent.planners.extract.instructions import budget_changes
+from agent.planners.extract.names import NAME_CUE
+from agent.planners.routing import score_tools
+from tools.registry import ToolSpec
+
+SUPPLIER_MIN = 0.30   # an analysis must fit an instruction at least this well to supply an action's missing input
+EVIDENCE_CAP = 4       # fields counted as evidence for an analysis
+NAMED_FIELDS = ("experiment_id", "campaign_ids", "campaign_id", "audience", "segment", "table", "paths_table")
+ANAPHORA = re.compile(r"\b(them|those|these|they|that list|that group|the same ones|this group)\b", re.I)
+IT = re.compile(r"\b(it|that|this|them|the plan|the split|the recommendation|the money|the same|the difference|"
+                r"the rest)\b", re.I)  # "… and make it live", "… and give the money to video"
+
+
+def action_args(text: str, spec: ToolSpec, env) -> dict:
+    """What an instruction says for an action: the schema's fields, and per-channel amounts computed against what
+    the parameter holds now (`current` values in the vocabulary) for relative changes."""
+    schema = spec.json_schema()
+    args = extract_args(text, schema, env.today, env.vocab, spec.synonyms)
+    current = env.vocab.get("current") or {}
+    for param, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "object" and param in current:
+            changes = budget_changes(text, env.vocab.get("channel", []), current[param])
+            if changes:
+                args[param] = changes
+    props = schema.get("properties", {})
+    for param in [p for p in args if p in props and _out_of_range(args[p], props[p])]:
+        args.pop(param)
+    return args
+
+
+def evidence(text: str, spec: ToolSpec, args: dict) -> int:
+    """How much of what a tool takes the text gives: for an action, its required inputs the instruction resolves (a
+    moment only when a day or time is said; a name only when one is given); for an analysis, the fields the text
+    fills besides free text (a SELECT only when it names columns)."""
+    from agent.planners.extract.args import FREE_TEXT
+    from agent.planners.extract.periods import parse_day, parse_time
+
+    if spec.approval:
+        props = spec.json_schema().get("properties", {})
+        required = spec.json_schema().get("required", [])
+        found = moments = 0
+        for field in props:
+            if field == "name":  # said as a name ("called …", "named …"), not any quoted text
+                found += re.search(NAME_CUE, text, re.I) is not None
+            elif props[field].get("format") == "date-time":
+                moments += field in args and (parse_day(text, date.today()) or parse_time(text)) is not None
+            elif field in args and (field in required or "enum" not in str(props[field])):
+                found += 1  # an optional choice among common words ("email", "high") is no sign of the action
+        return found + moments if found else 0  # a day or time alone is no sign of which action is meant
+    plain = [k for k in args if k not in FREE_TEXT and k != "sql"]
+    named = [k for k in plain if k in NAMED_FIELDS]  # a name the warehouse holds counts twice
+    sql = args.get("sql") or ""
+    return min(len(plain) + len(named) + 2 * bool(re.search(r"\b(WHERE|GROUP BY)\b", sql)), EVIDENCE_CAP)
+
+
+def _out_of_range(value, prop: dict) -> bool:
+    """A number beyond the field's declared bounds is left out (the tool's default applies), never clipped."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    bounds = [prop, *prop.get("anyOf", [])]
+    high = next((b["maximum"] for b in bounds if "maximum" in b), None)
+    low = next((b["minimum"] for b in bounds if "minimum" in b), None)
+    return (high is not None and value > high) or (low is not None and value < low)
+
+
+def choose_source(param: str, choices: dict, args: dict, text: str, spec: ToolSpec, tools: dict, fresh: list[str]):
+    """The value of a `requires` parameter the instruction means: a value that names a field the instruction filled
+    (source "segment" when a segment is named; "customers" when customer ids are listed), the tool that just ran
+    when the instruction points back at its result ("save them"), else the declared tool that fits best."""
+    prop = spec.json_schema().get("properties", {}).get(param, {})
+    values = prop.get("enum") or next((a.get("enum") for a in prop.get("anyOf", []) if a.get("enum")), []) or []
+    for value in values:
+        if any(field != param and field.startswith(str(value).rstrip("s")) for field in args):
+            return value
+    recent = [value for value, tool in choices.items() if value is not None and tool in fresh]
+    if recent and (ANAPHORA.search(text) or len(recent) == 1 and not names_one_of(
+            text, [tools[t] for t in choices.values() if t in tools])):
+        return recent[-1]
+    ranked = score_tools(text, {tool: tools[tool] for tool in choices.values() if tool in tools})
+    best = next((value for value, tool in choices.items() if value is not None and tool == ranked[0][0]), None)
+    return best if ranked and ranked[0][1] >= SUPPLIER_MIN else None
+
+
+def prerequisites(step: dict, spec: ToolSpec, text: str, tools: dict[str, ToolSpec], env,
+                  fresh: list[str]) -> list[dict]:
+    """The steps to take before an action: the runs it reads (declared `requires`), and for each input the
+    instruction leaves open, the tool that supplies it — declared (`requires` value None), or named where the
+    parameter is described ("the approved content (… from generate_content_variants)"), or the analysis the
+    instruction points at. An action supplies an input only when the instruction gives that action's own inputs
+    ("email the bargain hunters": an audience from that segment first). Fills the action's choice of source."""
+    args, before = step["args"], []
+    for param, choices in spec.requires.items():
+        if param not in args and (value := choose_source(param, choices, args, text, spec, tools, fresh)) is not None:
+            args[param] = value
+        tool = choices.get(args.get(param)) if param in args else choices.get(None)
+        if saved := _saved_run(args, spec, env):
+            args["run_id"] = saved  # the segment named is in a saved run: read that run, nothing to re-run
+            continue
+        if tool and tool in tools and tool not in fresh and tool not in [s["name"] for s in before]:
+            before.append({"name": tool, "args": analysis_args(text, tools[tool], env)})
+    props = spec.json_schema().get("properties", {})
+    for missing in [r for r in spec.json_schema().get("required", []) if r not in args and r != "name"]:
+        tool = _supplier(missing, spec, text, tools)
+        if tool is None or tool in fresh or tool in [s["name"] for s in before]:
+            continue
+        if tools[tool].approval:
+            supplied = action_args(text, tools[tool], env)
+            if "name" in supplied and not re.search(NAME_CUE, text, re.I):
+                supplied.pop("name")  # quoted text in a send is its content, not the new audience's name
+            if _identifies(supplied):
+                before += prerequisites({"name": tool, "args": supplied}, tools[tool], text, tools, env,
+                                        fresh + [s["name"] for s in before])
+                before.append({"name": tool, "args": supplied})
+        elif _suppliable(missing, props) and names_one_of(text, [tools[tool]]):
+            before.append({"name": tool, "args": analysis_args(text, tools[tool], env)})
+    return before
+
+
+def _saved_run(args: dict, spec: ToolSpec, env) -> str | None:
+    """The saved run holding the named thing an action reads (a segment the warehouse knows), if any."""
+    props = spec.json_schema().get("properties", {})
+    for field in NAMED_FIELDS:
+        runs = env.vocab.get(f"{field}_run") or {}
+        if field in args and "run_id" in props and "run_id" not in args and args[field] in runs:
+            return runs[args[field]]
+    return None
+
+
+def _pointed(text: str, tools: dict[str, ToolSpec]) -> str | None:
+    """The analysis an instruction fits best."""
+    ranked = [(n, s) for n, s in score_tools(text, tools) if not tools[n].approval]
+    return ranked[0][0] if ranked and ranked[0][1] >= SUPPLIER_MIN else None
+
+
+def _supplier(param: str, spec: ToolSpec, text: str, tools: dict[str, ToolSpec]) -> str | None:
+    """The tool that supplies an open input: declared, named in the parameter's description, or the analysis the
+    instruction points at when it names one of that analysis's concepts."""
+    declared = (spec.requires.get(param) or {}).get(None)
+    if declared in tools:
+        return declared
+    about = spec.json_schema().get("properties", {}).get(param, {}).get("description") or ""
+    named = [name for name in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", about) if name in tools and name != spec.name]
+    if named:
+        return named[0]
+    pointed = _pointed(text, tools)
+    return pointed if pointed and names_one_of(text, [tools[pointed]]) else None
+
+
+def _identifies(args: dict) -> bool:
+    """Whether an action's arguments say whom it is about (a segment named, ids listed), beyond its defaults."""
+    return any(field in args for field in NAMED_FIELDS + ("customer_ids",))
+
+
+def names_one_of(text: str, specs: list[ToolSpec]) -> bool:
+    """Whether the text names one of these tools' declared concepts or the words for one of their values ("the
+    optimiser's split", "pick the subject line"): an instruction that leaves an input open is filled by an analysis
+    only when it points at one."""
+    from agent.planners.routing import concept_phrases
+
+    low = " " + re.sub(r"[\s\-_/']+", " ", text.lower()) + " "
+    phrases = {p for spec in specs for p in concept_phrases(spec) | {
+        s for key, values in spec.synonyms.items() if key not in spec.params.model_fields for s in values}}
+    return any(re.search(rf" {re.escape(re.sub(r'[-_/]+', ' ', p.lower()))}(?:s|es)? ", low) for p in phrases)
+
+
+def _suppliable(param: str, props: dict) -> bool:
+    """Inputs an analysis can supply: per-channel amounts (a recommended plan), content to send (drafted copy);
+    never who an action is for."""
+    return props.get(param, {}).get("type") == "object" or param in ("variant", "text", "content", "message")
+
+
+def carry_thread_run(step: dict, spec: ToolSpec, state: dict, planned: list[str]) -> None:
+    """An action reading the run the previous turn made ("save them as an audience") gets that run's id, not
+    whichever run is newest."""
+    last = (state.get("last_tool") or {}).get("name")
+    props = spec.json_schema().get("properties", {})
+    reads = [tool for param, choices in spec.requires.items() for value, tool in choices.items()
+             if step["args"].get(param) == value and tool == last and tool not in planned]
+    if reads and "run_id" in props and "run_id" not in step["args"] and (run := thread_run(state, reads[0])):
+        step["args"]["run_id"] = run
+
+
+def thread_run(state: dict, tool: str) -> str | None:
+    """The run id of `tool`'s latest result earlier in the thread: `last_tool["run_id"]` when the graph keeps it,
+    else read from the conversation's tool messages (results enter it as data)."""
+    last = state.get("last_tool") or {}
+    if last.get("name") == tool and last.get("run_id"):
+        return last["run_id"]
+    messages = state.get("messages") or []
+    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []
+             if isinstance(call, dict) and "function" in call}
+    for message in reversed(messages):
+        if message.get("role") == "tool" and names.get(message.get("tool_call_id")) == tool:
+            found = re.search(r'"run_id":\s*"([\w.-]+)"', message.get("content") or "")
+            return found.group(1) if found else None
+    return None
+
+
+def analysis_args(text: str, spec: ToolSpec, env, keep_period: bool = False) -> dict:
+    """An analysis's arguments from the text, numbers beyond a field's bounds left out. For a prerequisite
+    (`keep_period` False) the dates said belong to the action ("live from October 1st"), not to the history the
+    analysis reads."""
+    from agent.planners.extract.args import PERIOD_FIELDS
+
+    schema = spec.json_schema()
+    args = extract_args(text, schema, env.today, env.vocab, spec.synonyms)
+    props = schema.get("properties", {})
+    return {k: v for k, v in args.items() if not _out_of_range(v, props.get(k, {}))
+            and (keep_period or k not in PERIOD_FIELDS)}
+
+
+def missing_inputs(step: dict, spec: ToolSpec, earlier: list[dict]) -> list[str]:
+    """Required inputs of an action that neither the instruction nor an earlier step will give (a moment defaults
+    to tomorrow at 9 when none is said)."""
+    props = spec.json_schema().get("properties", {})
+    return [r for r in spec.json_schema().get("required", []) if r not in step["args"] and r != "name"
+            and props.get(r, {}).get("format") != "date-time" and not (earlier and _suppliable(r, props))]
+
+
+def carry(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env, question: str = "") -> dict:
+    """Results of earlier steps carried into a step's arguments: run ids of the runs it reads, the source, segment
+    or audience names the results hold and the request mentions, drafted content, recommended budgets."""
+    spec = tools[step["name"]]
+    args = dict(step["args"])
+    props = spec.json_schema().get("properties", {})
+    ok = [c for c in calls if c.get("ok")]
+    for param, choices in spec.requires.items():  # the run the action reads: the one made for it
+        tool = choices.get(args.get(param)) if param in args else None
+        made = next((c for c in reversed(ok) if c["name"] == tool), None)
+        if made and "run_id" in props and "run_id" not in args and (
+                run := ((made.get("result") or {}).get("metrics") or {}).get("run_id")):
+            args["run_id"] = run
+    if ok:
+        prev = ok[-1]
+        metrics = (prev.get("result") or {}).get("metrics", {})
+        data = (prev.get("result") or {}).get("data", [])
+        for field in ("segment", "audience"):  # names the earlier result holds and the request mentions
+            if field in props and field not in args:
+                names = {str(r[k]) for r in data for k in r if field in k and isinstance(r[k], str)}
+                hits = mentions(question, sorted(names, key=len, reverse=True)) or best_name_match(
+                    question, {n: n for n in names})
+                if hits:
+                    args[field] = hits[0]
+        if "variant" in props and "variant" not in args:
+            texts = [r.get("text") for r in data if r.get("text")]
+            if texts:
+                args["variant"] = texts[0]
+        if "audience" in props and "audience" not in args and metrics.get("audience_id"):
+            args["audience"] = metrics["audience_id"]
+        rec = metrics.get("recommendation")
+        for param, prop in props.items():  # a recommended plan over the horizon → per-day amounts
+            if prop.get("type") == "object" and param not in args and isinstance(rec, dict) and rec:
+                days = metrics.get("horizon_days") or 1
+                args[param] = {ch: round(v / days, 2) for ch, v in rec.items()}
+    if "send_at" in props and "send_at" not in args:
+        args["send_at"] = parse_when("send", env.today).isoformat()
+    return default_name(args, props, spec, calls, env)
+
+
+def default_name(args: dict, props: dict, spec: ToolSpec, calls: list[dict], env) -> dict:
+    """An action that needs a name and got none is named after what it holds and the day."""
+    if "name" in props and "name" not in args and spec.approval:
+        what = args.get("segment") or args.get("source") or next(
+            (c["name"] for c in calls if c.get("ok")), "customers")
+        args["name"] = f"{str(what).replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
+    return args
