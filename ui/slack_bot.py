@@ -134,9 +134,10 @@ class Bot:
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=B.plain(out.get("answer") or ""),
                                 blocks=blocks)
 
-    def pending_blocks(self) -> list[dict]:
+    def pending_blocks(self, user: str) -> list[dict]:
+        """What waits for approval, as `user` may see it: every request for an approver, their own for others."""
         with self.lock:
-            rows = self.ns.pending()
+            rows = self.ns.pending(user=user)
         if not rows:
             return B.sections("Nothing is waiting for approval.")
         blocks = []
@@ -191,7 +192,8 @@ def build_app(ctx: Context, *, token: str | None = None, signing_secret: str | N
             return
         if text.lower() in ("pending", "approvals"):
             ack()
-            respond(text="Actions waiting for approval", blocks=bot.pending_blocks(), response_type="ephemeral")
+            respond(text="Actions waiting for approval", blocks=bot.pending_blocks(command["user_id"]),
+                    response_type="ephemeral")
             return
         ack(text=f"Asking Northstar: {text}")
         channel, user = command["channel_id"], command["user_id"]

@@ -263,3 +263,17 @@ def test_approval_buttons_check_the_clicking_users_role(slack, demo_copy):
     rows = outbox(demo_copy)
     assert len(rows) == 1 and rows[0][0] == "create_audience" and rows[0][2] == "UANA", rows
     assert "Slack Winback" in rows[0][1]
+
+
+def test_pending_lists_only_what_the_asking_user_may_see(demo_copy):
+    """`/northstar pending`: an approver sees every request; a viewer sees none of another user's requests."""
+    from tests.agent.conftest import seed_churn_run
+    from ui.slack_bot import Bot
+
+    seed_churn_run(demo_copy)
+    bot = Bot(Context(home=demo_copy, roles=ROLES))
+    out = bot.ns.ask("Create an audience called 'Winback Slack' from the high-risk churners", user="UBEN")
+    assert out["pending_approval"], out["answer"]
+    shown = lambda user: json.dumps(bot.pending_blocks(user))  # noqa: E731
+    assert "Winback Slack" in shown("UANA") and "Winback Slack" in shown("UBEN")
+    assert "Winback Slack" not in shown("UVIC") and "Nothing is waiting" in shown("UVIC")
