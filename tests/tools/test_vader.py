@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer
 
-from tests.conftest import SHARED, shared_path
+from tests.conftest import shared_path
 from tools.analytics import vader
 
 FIELDS = ("neg", "neu", "pos", "compound")
 CORPORA = ("tweets_GroundTruth.txt", "amazonReviewSnippets_GroundTruth.txt")  # in ../shared (SOURCES.md)
-MORE_CORPORA = ("movieReviewSnippets_GroundTruth.txt", "nytEditorialSnippets_GroundTruth.txt")  # if added there
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +39,8 @@ def corpus_texts(path) -> list[str]:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("name", CORPORA + MORE_CORPORA)
+@pytest.mark.parametrize("name", CORPORA)
 def test_identical_on_vaders_own_corpora(name, reference):
-    if name in MORE_CORPORA and not (SHARED / "datasets" / "sentiment" / name).exists():
-        pytest.skip(f"{name} is not in ../shared/datasets/sentiment")
     texts = corpus_texts(shared_path(f"datasets/sentiment/{name}"))
     assert len(texts) > 3000
     assert_identical(texts, reference)
