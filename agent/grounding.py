@@ -271,8 +271,10 @@ def _metric_word(text: str, fig: Figure) -> str | None:
 
 
 def _entity_figure_as_overall(fig: Figure, supports: list, text: str, index: _Index) -> bool:
-    """"CTR was about 3 %" when 3 % is only email's CTR and the overall CTR is another figure."""
-    if not all(s.entities for s in supports):
+    """"CTR was about 3 %" when 3 % is only email's CTR and the overall CTR is another figure. A number in a result's
+    prose ("… 25,580 in control and … : 51,160 in total") is owned by the entity before it only by proximity, which
+    is no proof that it is that entity's."""
+    if not all(s.entities and not s.prose for s in supports):
         return False
     return bool(set(_metric(text, fig)) & index.global_keys)
 

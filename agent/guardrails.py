@@ -5,20 +5,38 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Requests for one person's contact or identity details (knowledge/docs/consent-privacy-policy.md: "Analysis
+# uses customer ids, not names or contact details … never pasted into … chat").
+PERSONAL_REASON = ("our privacy policy says analysis uses customer ids, not names or contact details, and personal "
+                   "data is never pasted into chat; an approved audience export carries what a destination needs")
+PERSONAL_DETAIL = (r"(home |postal |street |mailing )?address(es)?|phone( number)?s?|mobile( number)?|"
+                   r"e-?mail address(es)?|date of birth|birthday|dob|full name|surname|last name|first name|"
+                   r"contact (details|info)|where (she|he|they) lives?")
+_NOT_ONE = r"(?!\s+(?:segments?|clusters?|base|lists?|groups?|cohorts?|journeys?|tables?|data|types?|tiers?|bands?)\b)"
+ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer)\s*(id\s*|#|no\.?\s*|number\s*)?\d+\b{_NOT_ONE}|"
+              rf"(this|that|one|a single|the|particular|specific) (customer|client|person|shopper|buyer)\b{_NOT_ONE}|"
+              r"\b(?:mr|mrs|ms|miss|dr)\.? (?-i:[A-Z])\w+")
+
 # (rule, reason, pattern) — checked against the user's message only; data from tools is never checked as
 # instructions because it never becomes an instruction.
 INPUT_RULES: tuple[tuple[str, str, str], ...] = (
     ("prompt_injection", "it tries to override my instructions",
      r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|guardrails|prompt|polic(y|ies))\b"
      r"|\byou are now\b|\b(developer|admin|god|dan|jailbreak)[ -]?mode\b|\bact as (an? )?(unrestricted|unfiltered)"
-     r"|\bpretend (you have|there are) no (rules|restrictions)"),
+     r"|\bpretend (you have|there are) no (rules|restrictions)"
+     r"|^\s*(system|admin|developer|assistant)\s*:|\bdo (exactly )?what (it|the \w+) says\b"
+     r"|\bfollow (the )?instructions (in|inside|from) (the |these |those )?(reviews?|comments?|data|tickets?|messages?)"),
     ("secret_extraction", "it asks for my system prompt, credentials or secrets",
      r"\b(system|hidden|initial|developer) (prompt|message|instructions)\b|\b(api|secret|access)[ _-]?keys?\b"
      r"|\bpasswords?\b|\btokens?\b.{0,20}\b(slack|openai|bot|app)\b|\benv(ironment)? var"
      r"|\bOPENAI_API_KEY\b|\bcredentials?\b"),
+    ("personal_details", PERSONAL_REASON,
+     rf"\b(?:{PERSONAL_DETAIL})\b.{{0,60}}\b(?:{ONE_PERSON})|\b(?:{ONE_PERSON}).{{0,60}}\b(?:{PERSONAL_DETAIL})\b"
+     rf"|\b(?:e-?mail|name)\s+(?:of|for)\s+(?:{ONE_PERSON})|\b(?:{ONE_PERSON})'s\s+(?:e-?mail|name)\b"
+     rf"|\bwhere (?:does|do) (?:{ONE_PERSON}) live\b"),
     ("pii_harvesting", "it asks for personal data in bulk",
      r"\b(all|every|full|complete|entire|bulk|dump|export|list|give me|send me|need|want|get me|show me)\b.{0,50}"
-     r"\b(e-?mails?( addresses)?|phone( numbers)?|home addresses|addresses|names and (e-?mails|phones)|"
+     r"\b(e-?mails?( addresses)?(?<!\bemail)(?<!\be-mail)|e-?mail address(?:es)?|phone( numbers)?|home addresses|addresses|names and (e-?mails|phones)|"
      r"personal (data|details|information)|pii|contact details)\b"
      r"|\bexport all customers\b|\bdump (the )?(customers|customer table|database)\b"),
     ("destructive", "it asks to delete or change data outside the approved actions",
@@ -26,6 +44,9 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"rows|records|data|audit|log|outbox)\b|\balter table\b|\bupdate \w+ set\b|;\s*(drop|delete|insert|update)\b"),
     ("approval_bypass", "actions always need an approver's decision, whoever asks",
      r"\b(skip|bypass|without|no need for|don'?t need|ignore|override)\b.{0,25}\b(approv\w*|review|sign-?off)\b"
+     r"|\bapprovals? (are |is )?(disabled|off|turned off|not needed)\b|\bmark (it |this |them )?as approved\b"
+     r"|\bapprove (it |this |them )?on (my|our|their|his|her) behalf\b"
+     r"|\bapprove\b.{0,50}\b(yourself|for (me|us|her|him|them))\b|\b(you|northstar) (can|could|should|may) approve\b"
      r"|\b(auto|self)[- ]?approv\w*|\bapprove (it|this|them|all|every\w*) (yourself|automatically|now)\b"
      r"|\bi('?m| am) (the )?(ceo|cmo|admin|owner|boss)\b.{0,60}\b(approv\w*|just do it|execute|send)\b"),
     ("file_access", "it asks to read files or reach the network",

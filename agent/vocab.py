@@ -42,8 +42,10 @@ def _load(path: str, generation: int, window: int) -> tuple[date, dict]:
             "experiment_id": q("SELECT experiment_id FROM experiments"),
             "experiment_name": dict(con.execute("SELECT lower(name), experiment_id FROM experiments").fetchall()),
             "segment": q("SELECT segment_name FROM customer_segments GROUP BY 1 ORDER BY count(*) DESC LIMIT 100"),
-            "segment_run": dict(con.execute("SELECT segment_name, max(run_id) FROM customer_segments GROUP BY 1 "
-                                            "LIMIT 100").fetchall()),
+            "segment_run": dict(con.execute(  # a segment's newest run by when it was saved (run ids are hashes)
+                "SELECT s.segment_name, arg_max(s.run_id, coalesce(r.saved_at, TIMESTAMP '1970-01-01')) "
+                "FROM (SELECT DISTINCT segment_name, run_id FROM customer_segments) s LEFT JOIN saved_runs r "
+                "ON r.output_table = 'customer_segments' AND r.run_id = s.run_id GROUP BY 1 LIMIT 100").fetchall()),
             "audience": q("SELECT name FROM audiences ORDER BY created_at DESC LIMIT 50"),
             "user_table": [n for n in names if n not in BY_NAME and n not in SYSTEM_TABLES],
             "campaign_id": q("SELECT campaign_id FROM campaigns ORDER BY campaign_id"),
@@ -61,21 +63,10 @@ def vocab_channels(con) -> list[str]:
 def current_values(con, channels: list[str]) -> dict[str, dict]:
     """What the actions' parameters hold now (parameter → value), read by the readers they declare (`current`), so
     a relative instruction ("cut video by a tenth") is computed against today's values, never guessed."""
-    from tools.registry import ToolContext, ToolError, load_tools
+    from tools.registry import load_tools
 
     out: dict[str, dict] = {}
     for spec in load_tools().values():
         for param, reader in spec.current.items():
             out[param] = dict(reader(con))
-        if spec.approval and not spec.current:
-            # TRANSITIONAL: until the action declares `current=` (see the report of issue 15), read the values it
-            # holds now from its own preview of a per-channel change: each row's `from`.
-            for param, prop in spec.json_schema().get("properties", {}).items():
-                if prop.get("type") == "object" and param in spec.json_schema().get("required", []) and channels:
-                    try:
-                        preview = spec.preview(con, spec.parse({param: {c: 0.0 for c in channels}}), ToolContext())
-                    except (ToolError, ValueError):
-                        continue
-                    rows = [r for r in preview.get("changes") or [] if isinstance(r, dict) and "from" in r]
-                    out[param] = {next(v for v in r.values() if isinstance(v, str)): float(r["from"]) for r in rows}
     return out

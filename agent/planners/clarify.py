@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import re
 
+from agent.planners.extract import mentions
 from tools.registry import ToolSpec
 
 ASKING = "To {verb} {title} I need one more detail: "
 ASKED = re.compile(r"(?:^|\n)To (?:draft|run) ([a-z ]+) I need one more detail: ")
-BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")
-WITHIN = "shall I draft the largest change one approval allows (±{bound}%) instead? Reply yes, or give new amounts."
-OFFERED = re.compile(r"the largest change one approval allows \(±(\d+(?:\.\d+)?)%\)")
-YES = re.compile(r"^\W*(?:yes|yep|yeah|sure|ok(?:ay)?|please do|do it|go ahead|go for it)\b", re.I)
+
 CHOOSING = re.compile(r"Did you mean \*\*([a-z ]+)\*\* \(.*?\) or \*\*([a-z ]+)\*\* \(.*?\)\?", re.S)
 NAMED_AUDIENCE = re.compile(r"\b(?:to|for)\s+(?:the\s+|our\s+)?[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})"
                             r"[\"”'’]?\s+(?:audience|list|segment)\b|\b(?:audience|list)\s+(?:called|named)\s+"
@@ -51,27 +49,20 @@ def question_for(spec: ToolSpec, missing: str, text: str, vocab: dict) -> str:
         said = NAMED_AUDIENCE.search(text)
         named = next((g for g in (said.groups() if said else ()) if g), None)
         unknown = f"there is no audience called '{named}'. " if named and not re.search(r"\d", named) else ""
-        known = f" Recent audiences: {', '.join(choices)}." if choices else " Create one first with an audience request."
+        known = (f" Recent audiences: {', '.join(choices)}." if choices
+                 else " Create one first with an audience request.")
         return lead + unknown + "Which audience should it go to?" + known
     if prop.get("type") == "object":  # per-channel amounts: the channels that hold one now
         channels = [c for c in (vocab.get("current") or {}).get(missing) or vocab.get("channel") or []
                     if not re.search(r"\d", c)]
+        if said := mentions(text, channels):
+            return (lead + f"how much should change for {' and '.join(said)}? A share (such as a tenth) or a daily "
+                    "amount.")
         return (lead + "which channel should change, and by how much? For example, set a channel to a daily amount, "
                 "or move a share of one channel into another" + (f". Channels: {', '.join(channels)}." if channels
                                                                   else "."))
     tail = f" Choices: {', '.join(choices)}." if choices else ""
     return lead + f"{about[0].lower() + about[1:]}?" + tail
-
-
-def beyond_bound(calls: list[dict], tools: dict[str, ToolSpec]) -> str | None:
-    """When the last draft came back because a change exceeds the bound per approval: the offer to draft the
-    largest change allowed instead (the reply 'yes' takes it)."""
-    last = calls[-1] if calls else None
-    if not last or last.get("ok") or last.get("name") not in tools or not tools[last["name"]].approval:
-        return None
-    if m := BOUND.search(str(last.get("error") or "")):
-        return ASKING.format(verb="draft", title=_title(last["name"])) + WITHIN.format(bound=m.group(1))
-    return None
 
 
 def asked(state: dict) -> dict | None:
@@ -85,8 +76,6 @@ def asked(state: dict) -> dict | None:
     request = next((m.get("content") for m in reversed(messages[:answer_at]) if m.get("role") == "user"), None)
     if not request:
         return None
-    if m := OFFERED.search(answer):
-        return {"question": request, "kind": "bound", "options": [], "bound": float(m.group(1)) / 100}
     if ASKED.search(answer):
         return {"question": request, "kind": "slot", "options": []}
     if m := CHOOSING.search(answer):

@@ -20,12 +20,13 @@ from agent.planners import PlanStep, call_id, clarify
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import LIVE, mood, within_bound
 from agent.planners.intents import clauses
-from agent.planners.routing import ABSTAIN, cannot_help, did_you_mean, score_tools
+from agent.planners.routing import ABSTAIN, cannot_help, did_you_mean, out_of_scope, score_tools
 from agent.planners.steps import (
     IT,
     action_args,
     analysis_args,
     carry,
+    carry_thread_content,
     carry_thread_run,
     evidence,
     missing_inputs,
@@ -37,6 +38,8 @@ from tools.registry import ToolSpec
 ACTION_MIN = 0.30      # an instruction drafts an action that fits it at least this well …
 ACTION_MARGIN = 0.15   # … and, when its inputs are in the instruction, no worse than this below the best analysis
 SLOT_BONUS = 0.12      # an action whose required inputs the instruction gives
+ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
+                       # needs, drafts the action, which asks for it ("move some of display's budget into social")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
 CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
 EVIDENCE_FLOOR = 0.25  # a request that gives an analysis TERSE_EVIDENCE of its inputs may score this low
@@ -49,6 +52,7 @@ FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|onl
                        r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
                        r"same again)\b", re.IGNORECASE)
 COUNT_FIELDS = ("n", "k", "top_n", "limit")
+BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")  # why a draft came back from prepare_action
 
 
 @dataclass
@@ -68,6 +72,8 @@ class OfflinePlanner:
         calls = state.get("calls") or []
         agenda = list(state.get("agenda") or [])
         if not calls and not agenda:
+            if why := out_of_scope(state["question"]):  # data the warehouse lacks, a change no action makes
+                return PlanStep(answer=why)
             agenda = self.make_agenda(state, tools, env)
             if not agenda:
                 return PlanStep(answer=self.abstain(state["question"], tools))
@@ -80,8 +86,9 @@ class OfflinePlanner:
                 continue
             args = carry(step, calls, tools, env, state.get("question", ""))
             return PlanStep(calls=[{"id": call_id(), "name": step["name"], "args": args}], agenda=agenda)
-        offer = clarify.beyond_bound(calls, tools)  # a draft came back beyond the bound: offer the largest step
-        return PlanStep(answer=compose_answer(calls, state) + (f"\n\n{offer}" if offer else ""), agenda=[])
+        if retry := self.within_bound(calls, tools, env):  # a draft came back beyond the bound per approval
+            return PlanStep(calls=[{"id": call_id(), "name": retry["name"], "args": retry["args"]}], agenda=[])
+        return PlanStep(answer=compose_answer(calls, state), agenda=[])
 
     # ---- the agenda ------------------------------------------------------------------------------------------
     def make_agenda(self, state: dict, tools: dict[str, ToolSpec], env) -> list[dict]:
@@ -89,9 +96,7 @@ class OfflinePlanner:
         if asked := clarify.asked(state):
             if asked["kind"] == "tool" and (name := clarify.chosen_tool(question, asked["options"])) in tools:
                 return [{"name": name, "args": self.extract(asked["question"], tools[name], env)}]
-            if asked["kind"] == "bound" and clarify.YES.search(question):
-                return self.within_bound(self.agenda_for(asked["question"], state, tools, env), asked["bound"], env)
-            if asked["kind"] in ("slot", "bound"):
+            if asked["kind"] == "slot":
                 steps = self.agenda_for(f"{asked['question']} {question}", state, tools, env)
                 if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
                     return steps
@@ -130,6 +135,7 @@ class OfflinePlanner:
         planned = [s["name"] for s in steps if "name" in s]
         before = prerequisites(step, spec, text, tools, env, planned + ([last] if last else []))
         carry_thread_run(step, spec, state, planned)
+        carry_thread_content(step, spec, state, text, planned)
         before = sorted((b for b in before if b["name"] not in planned), key=lambda b: tools[b["name"]].approval)
         earlier = [s for s in steps if "name" in s] + before
         if (missing := missing_inputs(step, spec, earlier)) and not any(tools[s["name"]].approval for s in earlier):
@@ -179,13 +185,15 @@ class OfflinePlanner:
             drafts = []
             supplier = tools[best[1]] if best[1] else None
             for name, score in [(n, s) for n, s in ranked if tools[n].approval]:
-                found = evidence(text, tools[name], action_args(text, tools[name], env))
+                drafted = action_args(text, tools[name], env)
+                found = evidence(text, tools[name], drafted)
                 if not found and LIVE.search(text) and (
                         (supplier and names_one_of(text, [supplier]))
                         or (previous and not tools[previous].approval and IT.search(text))):
                     found = 1  # "put the optimiser's plan live", "… and make it live": an analysis supplies it
+                asks = bool(missing_inputs({"name": name, "args": drafted}, tools[name], []))
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
-                        else score >= max(ACTION_MIN, best[0]))
+                        else score >= max(ACTION_MIN, best[0] - (ASK_MARGIN if asks else 0)))
                 if fits:
                     drafts.append((score + SLOT_BONUS * bool(found), name))
             if drafts:
@@ -195,14 +203,23 @@ class OfflinePlanner:
         return None
 
     @staticmethod
-    def within_bound(steps: list[dict], bound: float, env) -> list[dict]:
-        """The same steps with every per-channel change cut to the bound per approval, against current values."""
+    def within_bound(calls: list[dict], tools: dict[str, ToolSpec], env) -> dict | None:
+        """When the last draft came back because a change exceeds the bound per approval ("search: +141% exceeds the
+        ±25% bound"), the same draft with every change cut to the bound, computed against the current values: the
+        largest step one approval allows, toward what was asked. Once per turn; the failed draft stays in the answer
+        with its reason, and the approver sees the from → to."""
+        last = calls[-1] if calls else None
         current = env.vocab.get("current") or {}
-        for step in steps:
-            for param, values in (step.get("args") or {}).items():
-                if param in current and isinstance(values, dict):
-                    step["args"][param] = within_bound(values, current[param], bound)
-        return steps
+        if not last or last.get("ok") or not tools.get(last.get("name")) or not tools[last["name"]].approval:
+            return None
+        bound = BOUND.search(str(last.get("error") or ""))
+        if not bound or sum(c["name"] == last["name"] for c in calls) > 1:
+            return None
+        args = dict(last["args"])
+        for param, values in last["args"].items():
+            if param in current and isinstance(values, dict):
+                args[param] = within_bound(values, current[param], float(bound.group(1)) / 100)
+        return {"name": last["name"], "args": args} if args != last["args"] else None
 
     # ---- follow-ups --------------------------------------------------------------------------------------------
     def follow_up(self, question: str, state: dict, tools: dict[str, ToolSpec], env) -> list[dict] | None:

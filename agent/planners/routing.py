@@ -125,6 +125,32 @@ def did_you_mean(ranked: list[tuple[str, float]], tools: dict[str, ToolSpec]) ->
             "Say which, or rephrase the question.")
 
 
+# What no tool can answer or do, whatever the words share with the tools: data the warehouse does not hold (it holds
+# the team's own marketing data) and changes no action makes. Checked before routing; the answer says why.
+OUT_OF_SCOPE: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"\b(competitors?'?s?|rivals?'?|the competition|market share|industry (average|benchmark)s?|"
+                r"other brands?)\b", re.I),
+     "the warehouse holds your own marketing data (spend, orders, customers, campaigns, experiments, reviews), "
+     "nothing about other companies"),
+    (re.compile(r"\b(weather|temperatures?|rainfall|stock price|share price|stock market|inflation|interest rates?|"
+                r"the economy|recession)\b", re.I),
+     "the warehouse holds no weather, market or economic data, so I can't tie your results to it"),
+    (re.compile(r"\b(opt|unsubscribe|resubscribe|subscribe)\b.{0,40}\b(out|in|from|to)\b.{0,30}"
+                r"\b(e-?mails?|sms|texts?|push|newsletter|marketing)\b"
+                r"|\b(give|grant|add|set|mark|record|change|update|remove|revoke|withdraw)\b.{0,50}"
+                r"\b(consent|opt-?ins?|opt-?outs?)\b", re.I),
+     "no Northstar action changes consent, by design: under the consent and privacy policy consent comes from the "
+     "customer (preference centre, unsubscribe link, STOP reply) and is recorded by the system that collects it; "
+     "Northstar reads it again for every audience and send"),
+)
+
+
+def out_of_scope(text: str) -> str | None:
+    """Why no tool can answer or do what the text asks, when that is so; None otherwise."""
+    return next((f"I can't help with that here: {why}." for pattern, why in OUT_OF_SCOPE if pattern.search(text)),
+                None)
+
+
 def cannot_help(tools: dict[str, ToolSpec]) -> str:
     listing = "; ".join(f"{s.name.replace('_', ' ')} ({_lower_first(s.description)})"
                         for s in tools.values() if not s.approval)

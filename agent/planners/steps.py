@@ -1,18 +1,19 @@
-"""An action's steps: its arguments from the instruction, the analyses it needs first, and what flows between them.
+"""An action's steps: its arguments from the instruction, the steps it needs first, and what flows between them.
 
 An action declares what it reads (`requires`: parameter → value → tool, e.g. create_audience's source "churn" →
 score_churn; the value None: the tool whose result supplies the parameter when the instruction does not). The
-planner works out the value the instruction means (ids listed → explicit customers, a segment named → a
-segmentation, else the declared tool that best fits the words), runs that tool first unless this turn or the
-previous one already did, and carries its run id into the action; the name the user gave is kept. A required
-input nothing declares is supplied by the analysis that best fits the instruction (the optimiser for "apply the
-recommended split", content for "you pick the subject line"); when nothing can supply it the planner asks.
+planner works out the value the instruction means (a field described as belonging to one value, ids listed →
+explicit customers, a segment named → its saved run, the result the previous turn made when the instruction
+points back at it, else the declared tool that fits the words best), runs that tool first unless this turn or the
+previous one already did, and carries its run id into the action; the name the user gave is kept. An input the
+instruction leaves open is supplied by the tool declared for it, or named where the parameter is described
+("… from generate_content_variants"), or the analysis the instruction points at ("apply the optimiser's split");
+when nothing can supply it the planner asks (agent/planners/clarify.py).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from agent.planners.extract import best_name_match, extract_args, mentions, parse_when
 from agent.planners.extract.instructions import budget_changes
@@ -50,7 +51,7 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
     moment only when a day or time is said; a name only when one is given); for an analysis, the fields the text
     fills besides free text (a SELECT only when it names columns)."""
     from agent.planners.extract.args import FREE_TEXT
-    from agent.planners.extract.periods import parse_day, parse_time
+    from agent.planners.extract.periods import says_when
 
     if spec.approval:
         props = spec.json_schema().get("properties", {})
@@ -60,7 +61,7 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
             if field == "name":  # said as a name ("called …", "named …"), not any quoted text
                 found += re.search(NAME_CUE, text, re.I) is not None
             elif props[field].get("format") == "date-time":
-                moments += field in args and (parse_day(text, date.today()) or parse_time(text)) is not None
+                moments += field in args and says_when(text)
             elif field in args and (field in required or "enum" not in str(props[field])):
                 found += 1  # an optional choice among common words ("email", "high") is no sign of the action
         return found + moments if found else 0  # a day or time alone is no sign of which action is meant
@@ -84,8 +85,13 @@ def choose_source(param: str, choices: dict, args: dict, text: str, spec: ToolSp
     """The value of a `requires` parameter the instruction means: a value that names a field the instruction filled
     (source "segment" when a segment is named; "customers" when customer ids are listed), the tool that just ran
     when the instruction points back at its result ("save them"), else the declared tool that fits best."""
-    prop = spec.json_schema().get("properties", {}).get(param, {})
+    props = spec.json_schema().get("properties", {})
+    prop = props.get(param, {})
     values = prop.get("enum") or next((a.get("enum") for a in prop.get("anyOf", []) if a.get("enum")), []) or []
+    for field in args:  # a field the instruction filled that is described as belonging to one value ("(source=churn)")
+        if field != param and (m := re.search(rf"\b{re.escape(param)}=(\w+)", props.get(field, {}).get("description")
+                                              or "")) and m.group(1) in values:
+            return m.group(1)
     for value in values:
         if any(field != param and field.startswith(str(value).rstrip("s")) for field in args):
             return value
@@ -95,7 +101,9 @@ def choose_source(param: str, choices: dict, args: dict, text: str, spec: ToolSp
         return recent[-1]
     ranked = score_tools(text, {tool: tools[tool] for tool in choices.values() if tool in tools})
     best = next((value for value, tool in choices.items() if value is not None and tool == ranked[0][0]), None)
-    return best if ranked and ranked[0][1] >= SUPPLIER_MIN else None
+    if ranked and ranked[0][1] >= SUPPLIER_MIN:
+        return best
+    return prop.get("default") if prop.get("default") in choices else None  # the action's own default source
 
 
 def prerequisites(step: dict, spec: ToolSpec, text: str, tools: dict[str, ToolSpec], env,
@@ -195,6 +203,43 @@ def carry_thread_run(step: dict, spec: ToolSpec, state: dict, planned: list[str]
              if step["args"].get(param) == value and tool == last and tool not in planned]
     if reads and "run_id" in props and "run_id" not in step["args"] and (run := thread_run(state, reads[0])):
         step["args"]["run_id"] = run
+
+
+ORDINAL = re.compile(r"\b(?:(first|1st|top|best|winning|winner)|(second|2nd)|(third|3rd)|(fourth|4th)|(fifth|5th)|(last))\b"
+                     r"|(?:#|\b(?:number|no\.?|option|variant|line|version)\s*)([1-9])\b", re.IGNORECASE)
+
+
+def thread_result(state: dict, tool: str) -> dict | None:
+    """`tool`'s latest result earlier in the thread, read from the conversation's tool messages."""
+    from agent.planners.context_budget import read_tool_content
+
+    messages = state.get("messages") or []
+    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []
+             if isinstance(call, dict) and "function" in call}
+    for message in reversed(messages):
+        if message.get("role") == "tool" and names.get(message.get("tool_call_id")) == tool:
+            return read_tool_content(message.get("content") or "")
+    return None
+
+
+def carry_thread_content(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
+    """An action whose content input the instruction leaves open, after a turn that drafted content ("send the
+    second one to …"): the variant it points at by position (first, 2nd, #3, the last), else the top-ranked one."""
+    props = spec.json_schema().get("properties", {})
+    if "variant" not in props or "variant" in step["args"]:
+        return
+    for tool in [t for t in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", props["variant"].get("description") or "")
+                 if t not in planned]:  # the tool named where the input is described supplies it
+        result = thread_result(state, tool)
+        texts = [r["text"] for r in (result or {}).get("data") or [] if isinstance(r, dict) and r.get("text")]
+        if texts:
+            found = ORDINAL.search(text)
+            position = 0 if not found else (len(texts) - 1 if found.group(6) else
+                                            int(found.group(7)) - 1 if found.group(7) else
+                                            next(i for i in range(5) if found.group(i + 1)))
+            if position < len(texts):
+                step["args"]["variant"] = texts[position]
+            return
 
 
 def thread_run(state: dict, tool: str) -> str | None:

@@ -312,3 +312,22 @@ def test_sql_is_composed_for_a_sql_field():
     sql = extract_args("How many orders by country in 2025?", schema, TODAY, VOCAB)["sql"]
     assert sql.startswith("SELECT") and "year(order_date) = 2025" in sql
     assert extract_args("tell me a joke", schema, TODAY, VOCAB) == {}
+
+
+@pytest.mark.parametrize("tool, text, expected", [
+    ("plan_experiment", "3-arm test, baseline open rate is 22% and we want to spot +2pp. Sample size?",
+     {"baseline": 0.22, "mde": 0.02, "arms": 3}),
+    ("plan_experiment", "sample size for a three-way test, baseline 10%, detect 1 percentage point",
+     {"baseline": 0.1, "mde": 0.01, "arms": 3}),
+    ("plan_experiment", "a 10% relative lift on a 4% baseline", {"baseline": 0.04, "relative_mde": 0.1}),
+    ("predict_clv", "What's the 2-year CLV with a 35% margin and 8% discount rate?",
+     {"horizon_days": 730, "margin": 0.35, "discount_rate": 0.08}),
+])
+def test_units_tell_fields_apart(tool, text, expected):
+    """Percentage points only measure an absolute difference; "2-year" is a duration; "three-way" counts arms."""
+    from agent.planners.extract import extract_args
+    from tools.registry import load_tools
+
+    spec = load_tools()[tool]
+    got = extract_args(text, spec.json_schema(), TODAY, {}, spec.synonyms)
+    assert {k: got.get(k) for k in expected} == expected

@@ -380,3 +380,14 @@ def test_follow_ups_are_grounded_in_earlier_turns_of_the_thread():
     assert check_answer("Email had the best ROAS in September, at about 13.0.", ev).grounded
     assert not check_answer("Display had the best ROAS in September, at about 13.0.", ev).grounded
     assert not check_answer("Email had the best ROAS in September, at about 15.0.", ev).grounded
+
+
+def test_a_total_in_a_results_prose_is_not_owned_by_the_entity_named_before_it():
+    """plan_experiment beside a readout: "… 25,580 in control and … : 51,160 in total" is the plan's total, although
+    "control" (an arm of the readout) is the entity written nearest before it."""
+    plan = {"summary": "You need 25,580 participants in control and 25,580 in each of 1 treatment arm(s): "
+                       "51,160 in total."}
+    readout = {"summary": "Readout.", "data": [{"arm": "control", "n": 4049},
+                                               {"arm": "emoji", "n": 3987, "total_sample_size": 8036}]}
+    verdict = check_answer(plan["summary"], Evidence(results=[(1, readout), (1, plan)], turn=1, questions=["q"]))
+    assert verdict.grounded and not verdict.removed

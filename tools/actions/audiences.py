@@ -13,7 +13,7 @@ from tools.actions.base import ActionResult, params_key, run_once
 from tools.actions.consent import CONTACT_COLUMN, Channel, describe, exclusions, screened_sql
 from tools.actions.exports import export_csv
 from tools.registry import ToolContext, ToolError, register
-from tools.warehouse import require_table
+from tools.warehouse import latest_run, require_table
 
 
 class AudienceParams(BaseModel, use_attribute_docstrings=True):
@@ -47,7 +47,8 @@ def _members_sql(con, params: AudienceParams) -> tuple[str, list, str, str | Non
                 "explicit ids", None)
     table = {"segment": "customer_segments", "churn": "churn_scores", "clv": "clv_scores"}[params.source]
     require_table(con, table)
-    run = params.run_id or con.execute(f"SELECT max(run_id) FROM {table}").fetchone()[0]
+    newest = None if params.run_id else latest_run(con, table)  # the newest by when it was saved
+    run = params.run_id or (newest or (None,))[0]
     if run is None:
         tool = {"segment": "segment_customers", "churn": "score_churn", "clv": "predict_clv"}[params.source]
         raise ToolError(f"No {params.source} run yet: run {tool} first, then build the audience from it.")
@@ -68,7 +69,17 @@ def _members_sql(con, params: AudienceParams) -> tuple[str, list, str, str | Non
     else:
         where, args = "run_id = ?", [run]
         sql = f"SELECT TRY_CAST(customer_id AS BIGINT) AS customer_id, clv AS score FROM clv_scores WHERE {where}"
-    return sql, args, f"{params.source} run {run}", run
+    return sql, args, f"{params.source} run {run}{_age(newest[1]) if newest and newest[1] else ''}", run
+
+
+def _age(saved_at: datetime) -> str:
+    """ ", saved 3 hours ago": the approver sees which result the audience is built from."""
+    minutes = max(0, int((datetime.now() - saved_at).total_seconds() // 60))
+    for unit, size in (("day", 1440), ("hour", 60), ("minute", 1)):
+        if minutes >= size or unit == "minute":
+            n = minutes // size
+            return f", saved {n} {unit}{'s' if n != 1 else ''} ago"
+    return ""
 
 
 def _audience(con, params: AudienceParams) -> tuple[str, list, dict]:

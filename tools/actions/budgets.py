@@ -58,7 +58,8 @@ def preview_update_budget(con, params: BudgetChange, ctx: ToolContext) -> dict:
 
 
 @register(example=BudgetChange(daily_budgets={"search": 3300.0}), approval=True, preview=preview_update_budget,
-          requires={}, key_metrics=("effective_date", "delivery"),
+          requires={}, current={"daily_budgets": current_budgets},
+          key_metrics=("effective_date", "delivery"),
           requests=["apply the recommended budget split", "move budget from display to search",
                     "update next month's channel budgets", "increase the search budget by 10%",
                     "cut social spend to 2000 a day", "make the budget change"])

@@ -33,10 +33,11 @@ from tools.warehouse.connection import (
     table_summary,
     transaction,
 )
+from tools.warehouse.saved_runs import latest_run, record_run
 from tools.warehouse.schema import BY_NAME, SYSTEM_TABLES, TABLES
 
 __all__ = ["audit", "audit_entries", "BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "PROTECTED",
-           "is_numeric", "LoadError", "WarehouseError", "clean_name", "columns_of", "connect", "data_end", "generate",
+           "is_numeric", "latest_run", "record_run", "LoadError", "WarehouseError", "clean_name", "columns_of", "connect", "data_end", "generate",
            "load_file", "migrate", "plain_name", "protected_refusal", "quote", "require_table", "resolve_columns",
            "resolve_params", "resolve_table", "schema_markdown", "schema_version", "table_exists", "table_names",
            "table_summary", "transaction"]

@@ -267,6 +267,12 @@ TABLES: tuple[Table, ...] = (
         C("compound", "DOUBLE", "VADER compound score in −1..1.", **R),
         C("label", "VARCHAR", "positive (≥ 0.05), negative (≤ −0.05) or neutral.", **R),
     ), ("run_id", "source_table", "row_key"), kind="output"),
+    Table("saved_runs", "When each run of an output table was saved (the newest run is chosen by time: run ids "
+          "are content hashes).", (
+        C("output_table", "VARCHAR", "churn_scores, clv_scores, customer_segments, lead_scores, review_scores.", **R),
+        C("run_id", "VARCHAR", "Run.", **R),
+        C("saved_at", "TIMESTAMP", "When it was last saved or re-used.", **R),
+    ), ("output_table", "run_id"), kind="system", since=3),
     # ---- actions and system ----
     Table("audiences", "Named audiences created by the create_audience action.", (
         C("audience_id", "VARCHAR", "Audience key.", **R),

@@ -59,6 +59,10 @@ def _render_eval(result: dict, report: Path | None) -> None:
                    f"threshold {100 * suite['threshold']:.0f} %)")
         for failure in suite["failures"]:
             typer.echo(f"       {failure['id']}: {failure['why']}")
+        if future := (suite.get("metrics") or {}).get("future"):  # cases for tools not built yet, counted apart
+            typer.echo(f"     future cases (not counted): {future['passed']}/{future['cases']}")
+            for failure in future["failures"]:
+                typer.echo(f"       {failure['id']}: {failure['why']}")
     latency = result["latency_ms"]
     typer.echo(f"provider {result['provider']}, latency p50 {latency['p50']} ms, p95 {latency['p95']} ms"
                + (f"; report: {report}" if report else ""))

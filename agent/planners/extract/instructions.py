@@ -21,8 +21,8 @@ UP = r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|double
 DOWN = r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|slash|halve|shrink|take|remove|less on|spend less"
 MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
 INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
-    rf"(?:^|[-–—:;]\s|,\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|just|let'?s|let us|"
-    rf"can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|we want to|"
+    rf"(?:^|[-–—:;]\s|,\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|just|"
+    rf"let'?s|let us|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|we want to|"
     rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
     rf"queue|book|launch|email|e-mail|text|sms|push|apply|implement|enact|execute|activate|roll out|go live|"
     rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
@@ -223,9 +223,8 @@ def _set_amounts(piece: str, roles: list[tuple[str, str]]) -> dict[str, float]:
 
 
 def within_bound(changes: dict[str, float], current: dict[str, float], bound: float) -> dict[str, float]:
-    """Each channel's new daily budget moved toward the one asked for, by at most `bound` of its current budget."""
-    out = {}
-    for channel, new in changes.items():
-        old = current.get(channel)
-        out[channel] = new if not old else round(min(max(new, old * (1 - bound)), old * (1 + bound)), 2)
-    return out
+    """The changes scaled down together until every channel moves by at most `bound` of its current budget: a move
+    stays balanced (what one channel gives, the other gets), and the direction is what was asked."""
+    deltas = {c: new - current[c] for c, new in changes.items() if current.get(c)}
+    factor = min([1.0] + [bound * current[c] / abs(d) for c, d in deltas.items() if d])
+    return {c: round(current[c] + deltas[c] * factor, 2) if c in deltas else new for c, new in changes.items()}

@@ -51,8 +51,10 @@ def named_mentions(text: str, names) -> list[str]:
                 continue  # part of quoted text ('New season, new favourites'), not a name
             quoted = bool(inside)
             capital = text[m.start()].isupper() and m.start() > 0 and not re.search(r"[.!?]\s*$", text[:m.start()])
-            near = re.match(r"[\s'\"’”]*(?:\w+\s+)?(?:rfm\s+)?(?:segment|group|cluster|persona)s?\b", text[m.end():], re.I)
-            called = len(str(name).split()) > 1 and re.search(r"\b(?:the|our|those|these|all)\s+$", text[:m.start()], re.I)
+            near = re.match(r"[\s'\"’”]*(?:\w+\s+)?(?:rfm\s+)?(?:segment|group|cluster|persona)s?\b",
+                            text[m.end():], re.I)
+            called = len(str(name).split()) > 1 and re.search(r"\b(?:the|our|those|these|all)\s+$",
+                                                             text[:m.start()], re.I)
             if quoted or capital or near or called:
                 found.append(name)
                 break
@@ -66,7 +68,9 @@ def enum_choices(text: str, enum: list, synonyms: dict[str, tuple[str, ...]] | N
         if m.group(1) in enum:
             return [m.group(1)]
     plain = PERIOD_WORDS.sub(" ", text.lower())
-    named = [value for value in mentions(plain, enum) if value not in ENUM_STOP]
+    named = [value for value in mentions(plain, enum) if value not in ENUM_STOP
+             and re.search(rf"(?<![\w]){re.escape(str(value).replace('_', ' '))}(?:s|es)?(?![\w])",
+                           re.sub(r"[_-]", " ", plain))]  # whole words: "highest" does not name "high"
     if named:
         return named
     own = [(pos, value) for value in enum for phrase in (synonyms or {}).get(str(value), ())

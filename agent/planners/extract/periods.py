@@ -284,6 +284,11 @@ def parse_time(text: str) -> tuple[int, int] | None:
     return None
 
 
+def says_when(text: str) -> bool:
+    """Whether the text names a day or a time of its own (not only a verb that implies "tomorrow")."""
+    return parse_day(text, date(2000, 1, 3)) is not None or parse_time(text) is not None
+
+
 def parse_when(text: str, today: date) -> datetime | None:
     """'tomorrow at 9', 'next Monday 10am', 'Thursday at 8', 'tomorrow morning', '2026-10-05 09:00' → a datetime;
     a send or launch without a day is tomorrow, without a time at 9 in the morning."""

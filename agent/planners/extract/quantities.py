@@ -33,12 +33,12 @@ COUNT_NOUNS = {  # count fields → the things they count
           "pushes", "emails", "sms"),
     "top_n": ("customers", "leads", "at-risk", "accounts", "rows", "members", "people", "buyers"),
     "limit": ("rows", "customers", "campaigns", "results", "leads", "accounts", "buyers", "people"),
-    "arms": ("arms", "arm", "variants", "groups"),
+    "arms": ("arms", "arm", "variants", "groups", "way", "cells", "cell"),
 }
 DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 NUMBER = re.compile(r"(?<![\w.])[$€£]?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?![\w.]*\d)\s?"
                     r"(%|percent\b|per cent\b|pp\b|percentage points?\b|k\b|thousand\b|mn\b|m\b|million\b|"
-                    r"(?:day|week|month|year)s?\b)?", re.I)
+                    r"-?(?:day|week|month|year)s?\b)?", re.I)  # "a 2-year horizon" as "2 years"
 NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that are structure, not values
     r"\b\d{4}-\d{2}-\d{2}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|"
     r"jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
@@ -117,8 +117,8 @@ def numbers_said(text: str) -> list[Said]:
             unit = "%"
         elif unit.startswith("percentage point") or unit == "pp":
             unit = "pp"
-        elif unit.rstrip("s") in DAYS:
-            value, unit = value * DAYS[unit.rstrip("s")], "days"
+        elif unit.lstrip("-").rstrip("s") in DAYS:
+            value, unit = value * DAYS[unit.lstrip("-").rstrip("s")], "days"
         elif unit:
             value, unit = value * UNITS[unit], ""
         found.append(Said(value, unit, m.start(), m.end()))
@@ -204,6 +204,10 @@ def numbers_for_fields(text: str, fields: dict[str, tuple[str, dict]],
         if name not in out and number.start not in used:
             out[name] = int(value) if fields[name][0] == "integer" else value
             used.add(number.start)
+    points = [n for n in said if n.unit == "pp" and n.start not in used]
+    effect = [name for name in fields if f"relative_{name}" in fields and name not in out]
+    if len(points) == 1 and len(effect) == 1 and f"relative_{effect[0]}" not in out:
+        out[effect[0]] = points[0].value / 100  # percentage points only measure an absolute difference ("spot +2pp")
     return out
 
 

@@ -85,9 +85,12 @@ def save_run(con: duckdb.DuckDBPyConnection, table: str, run_id: str, columns: d
     it is: re-running is free, and a large DELETE (slow on DuckDB's key index) is avoided."""
     if read_only(con):
         return f"The warehouse is open read-only, so {table} was not updated (run {run_id})."
+    from tools.warehouse.saved_runs import record_run
+
     rows = len(next(iter(columns.values())))
     saved = con.execute(f"SELECT count(*) FROM {quote(table)} WHERE run_id = ?", [run_id]).fetchall()[0][0]
     if saved == rows:
+        record_run(con, table, run_id)  # the same result again: it is the newest
         return None
     stage = f"_stage_{table}"
     con.register(stage, pa.table(columns))
@@ -97,6 +100,7 @@ def save_run(con: duckdb.DuckDBPyConnection, table: str, run_id: str, columns: d
             if saved:
                 con.execute(f"DELETE FROM {quote(table)} WHERE run_id = ?", [run_id])
             con.execute(f"INSERT INTO {quote(table)} (run_id, {names}) SELECT ?, {names} FROM {stage}", [run_id])
+            record_run(con, table, run_id)
     finally:
         con.unregister(stage)
     return None
