@@ -11,11 +11,13 @@ PERSONAL_REASON = ("our privacy policy says analysis uses customer ids, not name
                    "data is never pasted into chat; an approved audience export carries what a destination needs")
 PERSONAL_DETAIL = (r"(home |postal |street |mailing )?address(es)?|phone( number)?s?|mobile( number)?|"
                    r"e-?mail address(es)?|date of birth|birthday|dob|full name|surname|last name|first name|"
-                   r"contact (details|info)|where (she|he|they) lives?")
+                   r"contact (details|info)|where (she|he|they) lives?|everything personal|(his|her) name")
 _NOT_ONE = r"(?!\s+(?:segments?|clusters?|base|lists?|groups?|cohorts?|journeys?|tables?|data|types?|tiers?|bands?)\b)"
 ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer)\s*(id\s*|#|no\.?\s*|number\s*)?\d+\b{_NOT_ONE}|"
               rf"(this|that|one|a single|the|particular|specific) (customer|client|person|shopper|buyer)\b{_NOT_ONE}|"
-              r"\b(?:mr|mrs|ms|miss|dr)\.? (?-i:[A-Z])\w+")
+              r"\b(?:mr|mrs|ms|miss|dr)\.? (?-i:[A-Z])\w+|(?-i:[A-Z][a-z]+ [A-Z][a-z]+)'s|"
+              r"[\w.+-]+@[\w-]+\.[\w.]+|\b(?:look up|find|search for|pull up|about)\s+(?-i:[A-Z][a-z]+ [A-Z][a-z]+)\b|\bthe (?:guy|man|woman|lady|person|customer|shopper|buyer|reviewer) "
+              r"(?:who|that)\b")
 
 # (rule, reason, pattern) — checked against the user's message only; data from tools is never checked as
 # instructions because it never becomes an instruction.
@@ -24,14 +26,18 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|guardrails|prompt|polic(y|ies))\b"
      r"|\byou are now\b|\b(developer|admin|god|dan|jailbreak)[ -]?mode\b|\bact as (an? )?(unrestricted|unfiltered)"
      r"|\bpretend (you have|there are) no (rules|restrictions)"
+     r"|\b(pretend|imagine|assume)\b.{0,40}\b(rules|restrictions|guardrails|safety|filters?|polic(y|ies))\b.{0,30}"
+     r"\b(off|disabled|don'?t apply|do not apply|suspended|lifted)\b"
      r"|^\s*(system|admin|developer|assistant)\s*:|\bdo (exactly )?what (it|the \w+) says\b"
+     r"|\b(do|follow|carry out|execute|obey|act on)\b.{0,20}\b(whatever|what|any|all|every)\b.{0,50}"
+     r"\b(says?|tells? (you|us)|instructions?|asks?|commands?|requests?)\b"
      r"|\bfollow (the )?instructions (in|inside|from) (the |these |those )?(reviews?|comments?|data|tickets?|messages?)"),
     ("secret_extraction", "it asks for my system prompt, credentials or secrets",
      r"\b(system|hidden|initial|developer) (prompt|message|instructions)\b|\b(api|secret|access)[ _-]?keys?\b"
      r"|\bpasswords?\b|\btokens?\b.{0,20}\b(slack|openai|bot|app)\b|\benv(ironment)? var"
      r"|\bOPENAI_API_KEY\b|\bcredentials?\b"),
     ("personal_details", PERSONAL_REASON,
-     rf"\b(?:{PERSONAL_DETAIL})\b.{{0,60}}\b(?:{ONE_PERSON})|\b(?:{ONE_PERSON}).{{0,60}}\b(?:{PERSONAL_DETAIL})\b"
+     rf"\b(?:{PERSONAL_DETAIL})\b.{{0,60}}\b(?:{ONE_PERSON})|\b(?:{ONE_PERSON}).{{0,90}}\b(?:{PERSONAL_DETAIL})\b"
      rf"|\b(?:e-?mail|name)\s+(?:of|for)\s+(?:{ONE_PERSON})|\b(?:{ONE_PERSON})'s\s+(?:e-?mail|name)\b"
      rf"|\bwhere (?:does|do) (?:{ONE_PERSON}) live\b"),
     ("pii_harvesting", "it asks for personal data in bulk",
@@ -44,7 +50,10 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"rows|records|data|audit|log|outbox)\b|\balter table\b|\bupdate \w+ set\b|;\s*(drop|delete|insert|update)\b"),
     ("approval_bypass", "actions always need an approver's decision, whoever asks",
      r"\b(skip|bypass|without|no need for|don'?t need|ignore|override)\b.{0,25}\b(approv\w*|review|sign-?off)\b"
-     r"|\bapprovals? (are |is )?(disabled|off|turned off|not needed)\b|\bmark (it |this |them )?as approved\b"
+     r"|\bapprovals? (are |is )?(disabled|off|turned off|not needed)\b|\bmark\b.{0,50}\bas (approved|signed off)\b"
+     r"|\bapprov\w*\b.{0,60}\bon (my|our|their|his|her) behalf\b"
+     r"|\b(send|text|email|e-mail|message|push)\b.{0,60}\b(including|even|also|incl\.?)\b.{0,30}"
+     r"\b(opted[- ]out|unsubscribed|without consent|no consent)"
      r"|\bapprove (it |this |them )?on (my|our|their|his|her) behalf\b"
      r"|\bapprove\b.{0,50}\b(yourself|for (me|us|her|him|them))\b|\b(you|northstar) (can|could|should|may) approve\b"
      r"|\b(auto|self)[- ]?approv\w*|\bapprove (it|this|them|all|every\w*) (yourself|automatically|now)\b"

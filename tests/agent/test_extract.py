@@ -331,3 +331,16 @@ def test_units_tell_fields_apart(tool, text, expected):
     spec = load_tools()[tool]
     got = extract_args(text, spec.json_schema(), TODAY, {}, spec.synonyms)
     assert {k: got.get(k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Check these against our brand rules: 'Best coats ever, guaranteed!!!' and 'Your winter picks are here'",
+     ["Best coats ever, guaranteed!!!", "Your winter picks are here"]),
+    ("Is 'Free gift inside' compliant?", ["Free gift inside"]),
+    ("Write subject lines for the 'Spring edit' launch", None)])
+def test_quoted_drafts_become_candidates(text, expected):
+    from agent.planners.extract import extract_args
+    from tools.registry import load_tools
+
+    spec = load_tools()["generate_content_variants"]
+    assert extract_args(text, spec.json_schema(), TODAY, {}, spec.synonyms).get("candidates") == expected

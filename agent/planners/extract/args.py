@@ -160,6 +160,16 @@ def _quoted_text(field: Field, question: Question) -> str | None:
     return quoted_text(question.text) or None
 
 
+def _quoted_drafts(field: Field, question: Question) -> list[str] | None:
+    """Drafts a user quotes to be checked or ranked ("check 'A' and 'B' against our rules") for a list field."""
+    from agent.planners.extract.names import quoted_texts
+
+    found = quoted_texts(question.text)
+    checking = re.search(r"\b(check|rank|score|compare|test|review|rate|evaluate|vet|compliant|which is better)\b",
+                         question.text, re.I)
+    return found if len(found) > 1 or (found and checking) else None  # one quote alone may be a name
+
+
 def _whole_question(field: Field, question: Question) -> str | None:
     """The question itself, for a free-text field the tool requires (or a goal)."""
     if field.name in question.required or field.name == "goal":
@@ -244,6 +254,7 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(first_mention_of("audience"), names=("audience",)),
     Rule(_quoted_name, names=("name",), falls_through=True),
     Rule(_quoted_text, names=QUOTED_TEXT, kinds=("string",), falls_through=True),
+    Rule(_quoted_drafts, names=("candidates", "drafts", "texts"), kinds=("array",)),
     Rule(_whole_question, names=FREE_TEXT, kinds=("string",), falls_through=True),
     Rule(_sql, names=("sql",), kinds=("string",)),
     Rule(_when, kinds=("date-time",), falls_through=True),

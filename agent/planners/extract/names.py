@@ -104,6 +104,12 @@ def quoted_text(text: str) -> str | None:
     return max(found, key=len).strip() if found else None
 
 
+def quoted_texts(text: str) -> list[str]:
+    """Every quoted passage, in order (drafts a user gives to be checked: 'A' and 'B')."""
+    return [q.strip() for q in re.findall(r"(?:(?<=\s)|(?<=^)|(?<=:))[\"“'‘]([^\"”’]{3,300}?)[\"”'’](?=\s|$|[,.;!?])",
+                                          text)]
+
+
 NAME_CUE = r"\b(?:called|named|name it|call it|titled|label(?:led)? it|under the name)\s+"
 NAME = r"([A-Za-z0-9][\w&'-]*(?:\s+(?:[A-Z0-9][\w&'-]*|&))*)"
 

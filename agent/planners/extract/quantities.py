@@ -15,7 +15,8 @@ UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "mn": 1e6}
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                 "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "fifty": 50, "hundred": 100}
 ALIASES = {  # how marketers name common parameters (field name → phrases that introduce its value)
-    "baseline": ("conversion rate", "baseline", "base rate", "current rate", "open rate", "click rate"),
+    "baseline": ("conversion rate", "baseline", "base rate", "current rate", "open rate", "click rate",
+                 "converts at", "converting at", "convert at", "opens at", "clicks at"),
     "relative_mde": ("lift", "uplift", "improvement", "increase"),
     "mde": ("lift", "uplift", "improvement", "increase", "difference", "change", "effect"),
     "sample_size_per_arm": ("users per group", "users per arm", "per arm", "per group", "per variant"),
@@ -76,7 +77,7 @@ def count_for(text: str, nouns: tuple[str, ...]) -> int | None:
         return int(m.group(1))
     if m := re.search(r"\b(?:top|best|worst|first|highest|biggest|largest) (\d+)\b", t):
         return int(m.group(1))
-    if m := re.search(rf"\b({'|'.join(NUMBER_WORDS)})\s+(?:[a-z]+\s+)?(?:{noun})\b", t):
+    if m := re.search(rf"\b({'|'.join(NUMBER_WORDS)})\s+(?:[a-z]+\s+){{0,2}}(?:{noun})\b", t):
         return NUMBER_WORDS[m.group(1)]
     return None
 
@@ -124,6 +125,10 @@ def numbers_said(text: str) -> list[Said]:
         found.append(Said(value, unit, m.start(), m.end()))
     for m in re.finditer(rf"\b({'|'.join(NUMBER_WORDS)})[- ](day|week|month|year)s?\b", masked):
         found.append(Said(NUMBER_WORDS[m.group(1)] * DAYS[m.group(2)], "days", m.start(), m.end()))
+    for m in re.finditer(rf"\b(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)}|half a)[- ]points?\b", masked):
+        word = m.group(1)  # "a one point lift", "a 2-point drop": percentage points
+        value = 0.5 if word == "half a" else float(NUMBER_WORDS.get(word, word) if word in NUMBER_WORDS else word)
+        found = [f for f in found if not (m.start() <= f.start < m.end())] + [Said(value, "pp", m.start(), m.end())]
     return sorted(found, key=lambda s: s.start)
 
 
