@@ -71,10 +71,17 @@ def tool_names(root: Path) -> set[str]:
     return names
 
 
+def _sources(folder: Path) -> list[Path]:
+    """The project's Python files under `folder`: never a virtualenv someone made inside it (bench/.venv-compare)."""
+    if not folder.exists():
+        return []
+    return [p for p in folder.rglob("*.py") if not any(part.startswith(".venv") for part in p.relative_to(folder).parts)]
+
+
 def _cycles(root: Path) -> list[str]:
     graph: dict[str, set[str]] = {}
     for pkg in PACKAGES:
-        for path in (root / pkg).rglob("*.py") if (root / pkg).exists() else ():
+        for path in _sources(root / pkg):
             graph[module_name(root, path)] = imports(root, path, top_level_only=True)
     found, state = [], {}
 
@@ -99,7 +106,7 @@ def violations(root: Path) -> list[str]:
     """Every broken rule of the house under `root`, as readable lines (empty: the layout holds)."""
     out = []
     for folder, rules in RULES.items():
-        for path in sorted((root / folder).rglob("*.py")) if (root / folder).exists() else ():
+        for path in sorted(_sources(root / folder)):
             for mod in sorted(imports(root, path)):
                 top = mod.split(".")[0]
                 if top in rules and mod not in rules[top]:

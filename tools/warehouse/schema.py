@@ -336,6 +336,52 @@ TABLES: tuple[Table, ...] = (
         C("churn_risk_factor", "DOUBLE", "Multiplier on the customer's drop-out hazard."),
         C("bad_experience", "BOOLEAN", "Had the planted bad experience (support tickets, more churn)."),
     ), ("customer_id",), kind="system"),
+    # ---- the campaign loop (docs/campaigns.md): launched by launch_campaign, read by measure_campaign ----
+    Table("campaign_launches", "CRM campaigns launched from a plan (launch_campaign) or planted by the demo: what "
+          "was sent, to whom, when, with which holdout.", (
+        C("campaign_id", "VARCHAR", "Campaign key.", **R),
+        C("name", "VARCHAR", "Name.", **R),
+        C("goal", "VARCHAR", "Goal as the content phrase bank names it (win_back, promotion, …).", **R),
+        C("channel", "VARCHAR", "email, sms or push.", **R),
+        C("offer", "VARCHAR", "The offer, if any."),
+        C("audience_id", "VARCHAR", "The audience it was sent to (NULL for planted demo campaigns)."),
+        C("variant", "VARCHAR", "The approved content."),
+        C("send_at", "TIMESTAMP", "When it was (or will be) sent.", **R),
+        C("holdout_pct", "DOUBLE", "Share of the eligible audience randomly held out.", **R),
+        C("window_days", "INTEGER", "Days after the send in which an order counts as a conversion.", **R),
+        C("cost", "DOUBLE", "Cost of the send (messages × cost per message), if known."),
+        C("expected_lift", "DOUBLE", "The lift the plan assumed (absolute, in conversion rate)."),
+        C("created_at", "TIMESTAMP", "When it was approved.", **R),
+        C("created_by", "VARCHAR", "Approver."),
+    ), ("campaign_id",), kind="system", since=3),
+    Table("campaign_members", "Who was in a launched campaign and in which arm (randomised per customer).", (
+        C("campaign_id", "VARCHAR", "Campaign key.", **R),
+        C("customer_id", "BIGINT", "Customer key.", **R),
+        C("arm", "VARCHAR", "treated (sent to) or holdout (never contacted).", **R),
+    ), ("campaign_id", "customer_id"), kind="system", since=3),
+    Table("campaign_outcomes", "Measured incremental results of launched campaigns (measure_campaign); "
+          "plan_campaign reads them as the default expected lift.", (
+        C("campaign_id", "VARCHAR", "Campaign key.", **R),
+        C("measured_at", "DATE", "Last day of data the measurement read.", **R),
+        C("channel", "VARCHAR", "Channel of the campaign.", **R),
+        C("goal", "VARCHAR", "Goal of the campaign.", **R),
+        C("treated", "BIGINT", "Customers sent to.", **R),
+        C("holdout", "BIGINT", "Customers held out.", **R),
+        C("rate_treated", "DOUBLE", "Conversion rate of the treated arm in the window."),
+        C("rate_holdout", "DOUBLE", "Conversion rate of the holdout in the window."),
+        C("lift", "DOUBLE", "Treated − holdout conversion rate (absolute).", **R),
+        C("ci_low", "DOUBLE", "95 % confidence interval of the lift, low end.", **R),
+        C("ci_high", "DOUBLE", "95 % confidence interval of the lift, high end.", **R),
+        C("incremental_revenue", "DOUBLE", "Revenue per recipient difference × recipients."),
+        C("roi", "DOUBLE", "Incremental revenue per unit of cost (NULL when the cost is unknown)."),
+        C("days_elapsed", "INTEGER", "Days of the window observed."),
+        C("conclusive", "BOOLEAN", "The window is complete and the sample ratio is as planned."),
+    ), ("campaign_id", "measured_at"), kind="output", since=3),
+    Table("demo_campaign_truth", "Planted true effects of the demo's past campaigns (absent for real data).", (
+        C("campaign_id", "VARCHAR", "Campaign key.", **R),
+        C("true_lift", "DOUBLE", "True absolute lift in conversion rate (expected over the audience).", **R),
+        C("true_revenue_per_recipient", "DOUBLE", "True incremental revenue per treated customer (expected)."),
+    ), ("campaign_id",), kind="system", since=3),
 )
 
 BY_NAME = {t.name: t for t in TABLES}

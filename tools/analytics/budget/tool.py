@@ -86,6 +86,9 @@ class BudgetParams(BaseModel, use_attribute_docstrings=True):
     """Block-bootstrap refits for the uncertainty bands (fixed seed)."""
     min_r2: float = Field(0.5, ge=0, lt=1)
     """Quality gate: below this R² (in sample) or a poor holdout fit, no reallocation is recommended."""
+    incremental_roi: dict[str, float] | None = None
+    """Measured incremental return per unit of spend by channel, from holdout tests (measure_campaign's `roi`):
+    each channel named has its response curve scaled so that its return at current spend matches."""
 
 
 class BudgetResult(ToolResult):
@@ -218,14 +221,41 @@ def _plan(params: BudgetParams, history: History, curves: Curves) -> tuple[Plan,
 def _assess(params: BudgetParams, history: History) -> tuple[_Assessment, list[str]]:
     """Fit the curves, check their quality, plan the split and bootstrap the uncertainty."""
     model = fit_model(history.spend, history.outcome, history.base, history.per_channel)
+    warnings = _calibrate(params, history, model)
     fit_quality = quality(model)
     reliable = bool(fit_quality.r2 >= params.min_r2
                     and fit_quality.holdout_mape <= max(0.15, 2 * fit_quality.mape))
-    plan, warnings = _plan(params, history, model.curves)
+    plan, plan_warnings = _plan(params, history, model.curves)
+    warnings += plan_warnings
     bands = bootstrap(model, plan.current, plan.allocations, plan.references, plan.periods, params.bootstrap,
                       block=4 if history.period_days >= 7 else 14)
     return _Assessment(history, model, fit_quality, reliable, plan, bands, plan.gains(model.curves),
                        plan.outcome_at_current_split(model.curves)), warnings
+
+
+def _calibrate(params: BudgetParams, history: History, model: ResponseModel) -> list[str]:
+    """Scale the curves of channels with a measured incremental ROI so that their return at current spend (the last
+    `window_days`) equals it: β × measured / modelled. The optimiser then works on the calibrated curves; the
+    uncertainty bands stay the uncalibrated model's."""
+    if not params.incremental_roi:
+        return []
+    unknown = [ch for ch in params.incremental_roi if ch not in history.channels]
+    if unknown:
+        raise ToolError(f"incremental_roi names unknown channel(s) {', '.join(unknown)}; channels with spend: "
+                        f"{', '.join(history.channels)}.")
+    current = history.spend[-max(1, round(params.window_days / history.period_days)):].mean(0)
+    modelled = model.curves.response(current) / np.maximum(current, 1e-12)
+    beta, notes = model.curves.beta.copy(), []
+    for ch, measured in params.incremental_roi.items():
+        c = history.channels.index(ch)
+        if measured < 0 or modelled[c] <= 0:
+            raise ToolError(f"incremental_roi for {ch} must be ≥ 0 and the model must credit {ch} with some return "
+                            f"(modelled {modelled[c]:.3g}).")
+        beta[c] *= measured / modelled[c]
+        notes.append(f"{ch} calibrated to its measured incremental ROI {measured:.2f} (the model said "
+                     f"{modelled[c]:.2f} at current spend): its curve × {measured / modelled[c]:.2f}.")
+    model.curves = Curves(model.curves.kind, model.curves.kappa, beta)
+    return notes + ["Uncertainty bands are the uncalibrated model's."]
 
 
 def _rows(assessment: _Assessment) -> list[dict]:
@@ -306,6 +336,7 @@ def _metrics(params: BudgetParams, assessment: _Assessment, saturated: list[str]
     return {"r2": fit_quality.r2, "mape": fit_quality.mape, "holdout_mape": fit_quality.holdout_mape,
             "quality_ok": good, "periods": len(assessment.history.spend),
             "period_days": assessment.history.period_days, "horizon_days": params.horizon_days,
+            "calibrated_channels": sorted(params.incremental_roi or {}),
             "budget": plan.budget * plan.periods, "outcome_at_current_split": assessment.outcome_at_current_split,
             "predicted_gain": assessment.gains[0] if good else 0.0,
             "predicted_gain_band": list(assessment.bands.gain[:, 0]) if good else None, "saturated": saturated,

@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 
 from tools.warehouse import transaction
+from tools.warehouse.demo.campaigns import past_campaigns
 from tools.warehouse.demo.customers import draw_customers, email, events, leads, orders
 from tools.warehouse.demo.marketing import experiments, journeys, media
 from tools.warehouse.demo.text import reviews
@@ -26,6 +27,8 @@ def generate(con: duckdb.DuckDBPyConnection, customers: int = 50_000, seed: int 
     """Replace every canonical table's rows with a freshly generated world; returns row counts."""
     if customers < 1000:
         raise ValueError("--customers must be at least 1000 for a meaningful demo world")
+    if getattr(con, "engine", "duckdb") != "duckdb":  # Spark: built here in DuckDB, then copied (backends/)
+        return con.generate_demo(customers, seed)
     rng = np.random.default_rng(seed)
     with transaction(con):
         for table in TABLES + DERIVED:
@@ -39,4 +42,5 @@ def generate(con: duckdb.DuckDBPyConnection, customers: int = 50_000, seed: int 
         leads(con, rng, max(2000, customers // 10))
         reviews(con, rng, population)
         experiments(con, rng, population)
+        past_campaigns(con, seed)  # last: it reads the orders and consent above
     return {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in TABLES}
