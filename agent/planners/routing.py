@@ -146,8 +146,10 @@ OUT_OF_SCOPE: tuple[tuple[re.Pattern, str], ...] = (
 
 
 def out_of_scope(text: str) -> str | None:
-    """Why no tool can answer or do what the text asks, when that is so; None otherwise."""
-    return next((f"I can't help with that here: {why}." for pattern, why in OUT_OF_SCOPE if pattern.search(text)),
+    """Why no tool can answer or do what the text asks, when that is so; None otherwise. Quoted passages are
+    content to send ("… Reply STOP to opt out"), not what is asked."""
+    asked = re.sub(r"[\"“'‘][^\"”’]{3,300}?[\"”'’](?=\s|$|[,.;!?])", " ", text)
+    return next((f"I can't help with that here: {why}." for pattern, why in OUT_OF_SCOPE if pattern.search(asked)),
                 None)
 
 

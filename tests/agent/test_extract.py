@@ -344,3 +344,17 @@ def test_quoted_drafts_become_candidates(text, expected):
 
     spec = load_tools()["generate_content_variants"]
     assert extract_args(text, spec.json_schema(), TODAY, {}, spec.synonyms).get("candidates") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("plan a win-back email for lapsed VIPs in December, we expect a 2 pp lift",
+     {"send_after": "2026-12-01", "send_before": "2026-12-31", "expected_lift": 0.02}),
+    ("plan a promo email for next Monday", {"send_after": "2026-10-05", "send_before": None}),
+])
+def test_a_campaign_brief_gives_its_window_and_expected_lift(text, expected):
+    from agent.planners.extract import extract_args
+    from tools.registry import load_tools
+
+    spec = load_tools()["plan_campaign"]
+    got = extract_args(text, spec.json_schema(), TODAY, {}, spec.synonyms)
+    assert {k: got.get(k) for k in expected} == expected

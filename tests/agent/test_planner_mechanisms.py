@@ -84,7 +84,8 @@ def test_out_of_scope_is_not_forced_onto_a_tool(tools, env):
     ("Grant sms consent to everyone who bought this month", True),
     ("How many customers opted out of email last month?", False),
     ("Build an audience of customers who opted in to sms, call it SMS fans", False),
-    ("How did the rain jacket campaign do?", False)])
+    ("How did the rain jacket campaign do?", False),
+    ("Send 'We saved you a treat. Reply STOP to opt out' by SMS to Winback October tomorrow", False)])
 def test_what_no_tool_holds_or_does_is_said_before_routing(question, outside, tools, env):
     out = OfflinePlanner().plan({"question": question, "messages": []}, tools, env)
     assert (not out.calls and "can't help with that here" in (out.answer or "")) == outside

@@ -206,6 +206,22 @@ def _day(field: Field, question: Question) -> str | None:
     return _iso(parse_day(question.text, question.today))
 
 
+def _window(field: Field, question: Question) -> str | None:
+    """A send window said as a month to come ("in December"): its first day for a `…_after` field, its last for a
+    `…_before` field (the next December on or after today)."""
+    import calendar
+
+    from agent.planners.extract.periods import MONTHS
+
+    months = "|".join(sorted(MONTHS, key=len, reverse=True))
+    if not (m := re.search(rf"\b(?:in|during|for|this|next|over)\s+({months})\b(?!\s+\d)", question.text, re.I)):
+        return _day(field, question) if field.name.endswith("_after") else None
+    month = MONTHS[m.group(1).lower()]
+    year = question.today.year + (month < question.today.month)
+    first, last = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    return _iso(max(first, question.today) if field.name.endswith("_after") else last)
+
+
 def _listed_ids(field: Field, question: Question) -> list[int] | None:
     """Ids listed in the text for an `…_ids` field of integers ('customer ids 101, 202 and 303')."""
     return listed_ids(question.text, field.name.removesuffix("_ids")) or listed_ids(question.text, "id") or None
@@ -258,6 +274,7 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_whole_question, names=FREE_TEXT, kinds=("string",), falls_through=True),
     Rule(_sql, names=("sql",), kinds=("string",)),
     Rule(_when, kinds=("date-time",), falls_through=True),
+    Rule(_window, names=("send_after", "send_before"), kinds=("date",)),
     Rule(_day, kinds=("date",)),
     Rule(_channel_budgets, kinds=("object",), name_has="budget"),
     Rule(_number, kinds=("integer", "number")),

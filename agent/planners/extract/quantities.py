@@ -210,7 +210,8 @@ def numbers_for_fields(text: str, fields: dict[str, tuple[str, dict]],
             out[name] = int(value) if fields[name][0] == "integer" else value
             used.add(number.start)
     points = [n for n in said if n.unit == "pp" and n.start not in used]
-    effect = [name for name in fields if f"relative_{name}" in fields and name not in out]
+    effect = [name for name in fields if (f"relative_{name}" in fields or "lift" in name.split("_"))
+              and not name.startswith("relative_") and name not in out]
     if len(points) == 1 and len(effect) == 1 and f"relative_{effect[0]}" not in out:
         out[effect[0]] = points[0].value / 100  # percentage points only measure an absolute difference ("spot +2pp")
     return out
