@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench import report
+from bench import report, server_load
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NORTHSTAR_SHARED", ROOT.parent / "shared"))
@@ -135,7 +135,7 @@ def main(customers: int = DEFAULT_CUSTOMERS, repeat: int = 3, compare: bool = Tr
          seed: int = 7, home: Path | None = None, keep: bool = False, results_dir: Path | None = None,
          docs_path: Path | None = None, isolate: bool = True, agent: bool = True, agent_questions: int = 50,
          agent_customers: int = 20_000, cold_runs: int = 5, cold_ask: bool = True,
-         only: list[str] | None = None) -> int:
+         only: list[str] | None = None, pairs: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code (0: everything ran, 1: something failed — see the results)."""
     from bench.worker import safe_registry
 
@@ -162,10 +162,13 @@ def main(customers: int = DEFAULT_CUSTOMERS, repeat: int = 3, compare: bool = Tr
             if compare:
                 from bench.comparisons import run_comparisons
 
-                results["compare"] = run_comparisons(main_home, base / "compare", results, repeat, child, _log)
+                results["compare"] = run_comparisons(main_home, base / "compare", results, repeat, child, _log,
+                                                       **({"pairs": tuple(pairs)} if pairs else {}))
             if agent:
                 results.update(_agent(base, main_home, customers, seed, agent_questions, agent_customers, cold_runs,
                                       cold_ask))
+                if customers == DEFAULT_CUSTOMERS:  # the team server under load (bench/server_load.py), full runs
+                    results["server_load"] = server_load.run(base / "agent-home", results_dir=results_dir)
     finally:
         if owned and not keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -173,13 +176,15 @@ def main(customers: int = DEFAULT_CUSTOMERS, repeat: int = 3, compare: bool = Tr
             _log(f"kept {base}")
     results["meta"]["total_s"] = round(time.perf_counter() - started, 1)
     results["targets"] = report.targets(results)
-    block = report.markdown(results)
-    stamp = results["meta"]["date"] + ("" if customers == DEFAULT_CUSTOMERS else f"-{customers}")
+    partial = bool(only or pairs or not compare or not agent)  # never replaces a full run's table or file
+    stamp = (results["meta"]["date"] + ("" if customers == DEFAULT_CUSTOMERS else f"-{customers}")
+             + ("-partial" if partial else ""))
     out_dir = Path(results_dir) if results_dir else ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stamp}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     _log(f"results: {out_dir / f'{stamp}.json'}")
-    if docs_path is not None or customers == DEFAULT_CUSTOMERS:
+    block = report.markdown(results)  # after the results are safe on disk
+    if docs_path is not None or (customers == DEFAULT_CUSTOMERS and not partial):
         report.write_docs(Path(docs_path) if docs_path else ROOT / "docs" / "performance.md", block)
     sys.stdout.write(json.dumps(results, indent=1, default=str) + "\n" if as_json else block)
     return 0 if _all_ok(results, compare, agent) else 1
@@ -230,6 +235,7 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", type=Path, help="Work folder to reuse (its home/warehouse.duckdb is kept).")
     ap.add_argument("--keep", action="store_true", help="Keep the temporary work folder.")
     ap.add_argument("--only", nargs="*", help="Benchmark only these tools.")
+    ap.add_argument("--pairs", nargs="*", help="Run only these comparisons: pandas vader bgnbd markov segments.")
     ap.add_argument("--no-agent", action="store_true")
     ap.add_argument("--questions", type=int, default=50)
     ap.add_argument("--docs", type=Path, help="Write the table into this page even for a reduced size.")
@@ -237,7 +243,7 @@ def cli(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     return main(customers=a.customers, repeat=a.repeat, compare=not a.skip_compare, as_json=a.json, home=a.home,
                 keep=a.keep, only=a.only, agent=not a.no_agent, agent_questions=a.questions, docs_path=a.docs,
-                results_dir=a.results)
+                results_dir=a.results, pairs=a.pairs)
 
 
 if __name__ == "__main__":

@@ -205,11 +205,12 @@ def job_tools(job: dict) -> dict:
 
 
 def _jobs() -> dict:
-    from bench import agent_bench, compare
+    from bench import agent_bench, compare, compare_segments
 
     return {"generate": job_generate, "tools": job_tools, "agent": agent_bench.job_agent,
             "export": compare.job_export, "ours_bgnbd": compare.job_ours_bgnbd,
-            "ours_markov": compare.job_ours_markov, "pandas_kpis": compare.job_pandas_kpis}
+            "ours_markov": compare.job_ours_markov, "pandas_kpis": compare.job_pandas_kpis,
+            "segments": compare_segments.job_segments}
 
 
 def main(argv: list[str]) -> int:

@@ -112,3 +112,63 @@ def test_rule_based_credit_splits_each_journey_once(model):
     assert credit.conversions.sum() == pytest.approx(paths.conversions.sum())
     assert credit.value.sum() == pytest.approx(paths.value.sum())
     assert (credit.conversions >= 0).all()
+
+
+# --- reading a paths table (tools/analytics/attribution/paths.py) -----------------------------------------------
+
+def _ref_table_paths(con, table: str, separator: str) -> Paths:
+    """The first table reader, verbatim in substance: DuckDB splits every row's path, each token trimmed of spaces."""
+    rows = con.execute(f"""SELECT coalesce(total_conversions, 0)::DOUBLE, coalesce(total_conversion_value, 0)::DOUBLE,
+        coalesce(total_null, 0)::DOUBLE, string_split(path::VARCHAR, ?) FROM "{table}" WHERE path IS NOT NULL""",
+                       [separator]).fetchall()
+    tokens = [[t.strip(" ") for t in r[3]] for r in rows]
+    units = sorted({t for ts in tokens for t in ts} - {""})
+    journeys = [([t for t in ts if t], *r[:3]) for ts, r in zip(tokens, rows, strict=True)]
+    journeys = [(chs, conv, value, nul) for chs, conv, value, nul in journeys if chs]
+    paths = _paths([(chs, conv, value, nul) for chs, conv, value, nul in journeys])
+    assert paths.units == units
+    return paths
+
+
+@pytest.mark.parametrize("separator", [">", " > ", "->"])
+def test_table_paths_equal_splitting_every_row(separator):
+    import duckdb
+
+    from tools.analytics.attribution.paths import table_paths
+
+    rng = np.random.default_rng(5)
+    names = ["search", "email", "social ", " display", "vidéo", "a>b"] if separator != ">" else [
+        "search", "email", "social ", " display", "vidéo"]
+    shapes = [separator.join(rng.choice(names, rng.integers(1, 5))) for _ in range(40)]
+    shapes += ["", " ", separator, separator * 2, f"email{separator}{separator} {separator}search", "email"]
+    rows = [(shapes[i], float(rng.integers(0, 3)), float(rng.uniform(0, 9)), float(rng.integers(0, 2)))
+            for i in rng.integers(0, len(shapes), 3000)] + [(None, 1.0, 1.0, 0.0)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (path VARCHAR, total_conversions DOUBLE, total_conversion_value DOUBLE, "
+                "total_null DOUBLE)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?)", rows)
+    got, _ = table_paths(con, "p", separator)
+    want = _ref_table_paths(con, "p", separator)
+    assert got.units == want.units
+    # every model from the merged paths (got.distinct): the same credit as from every row
+    for model in ("first_touch", "last_touch", "linear", "time_decay", "position_based"):
+        a, b = rule_based_credit(got, model, 2.0), rule_based_credit(want, model, 2.0)
+        np.testing.assert_allclose(a.conversions, b.conversions, rtol=1e-12, atol=1e-12, err_msg=model)
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-12, atol=1e-12, err_msg=model)
+    a, b = shapley_values(got), shapley_values(want)
+    np.testing.assert_allclose(a.conversions, b.conversions, rtol=1e-12, atol=1e-12)
+    assert "touches" not in vars(got)  # per-row touches were not needed so far …
+    for field in ("touches", "starts", "lengths", "conversions", "nulls", "value", "age"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    con.execute("CREATE VIEW pv AS SELECT * FROM p")  # no rowid: every string read and dictionary-encoded
+    via_view, _ = table_paths(con, "pv", separator)
+    for field in ("touches", "lengths", "conversions", "value"):
+        np.testing.assert_array_equal(getattr(via_view, field), getattr(want, field), err_msg=f"view {field}")
+    merged = got.distinct
+    assert merged is not None and merged.starts.size < got.starts.size
+    assert merged.conversions.sum() == pytest.approx(got.conversions.sum(), abs=1e-9)
+    for order in (1, 2):  # the chain from the merged paths: the same removal effects as from every row
+        a, b = markov_removal_effects(got, order), markov_removal_effects(want, order)
+        np.testing.assert_allclose(a.conversions, b.conversions, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-12, atol=1e-14)
+        assert a.conversion_probability == pytest.approx(b.conversion_probability, rel=1e-12)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -18,18 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
 from tools.analytics import vader
+from tools.analytics.sentiment_text import aspect_hits, frequent_phrases, split_sentences
 from tools.common import pct
 from tools.registry import ToolError, ToolResult, register
 from tools.warehouse import columns_of, protected_refusal, quote, resolve_params
 
+__all__ = ["analyze_sentiment", "aspect_sentences", "frequent_phrases", "labels", "score_texts"]
+
 ASPECTS_FILE = Path(__file__).resolve().parent / "data" / "aspects.yaml"
 POOL_THRESHOLD = 1_000_000  # unique texts; below it a process pool costs more than it saves
 CHUNK = vader.BATCH
-SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
-WORD = re.compile(r"[a-z][a-z']*")
-STOP = frozenset("a an the and or but so of to in on for at by with from is was were are be been it its this that "
-                 "my me i we our you your they them their he she his her as if than then too very just really "
-                 "again after before after also there here have has had do did not no".split())
 
 
 class SentimentParams(BaseModel, use_attribute_docstrings=True):
@@ -96,52 +93,19 @@ def _aspects() -> dict[str, re.Pattern]:
 
 def aspect_sentences(texts: list[str], known: dict[str, float] | None = None
                      ) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(text index, aspect, compound of the sentence on its own) for every sentence that mentions an aspect;
-    `known` holds scores already computed (a one-sentence text is its own sentence)."""
+    """(text index, aspect, compound of the sentence on its own) for every sentence that mentions an aspect, in
+    the order of texts, sentences, aspects; `known` holds scores already computed (a one-sentence text is its
+    own sentence). Splitting and matching run over all sentences at once (tools/analytics/sentiment_text.py)."""
     lex = _aspects()
-    idx, names, sents = [], [], []
-    for i, text in enumerate(texts):
-        for sent in filter(None, (s.strip() for s in SENTENCES.split(text))):
-            for name, pattern in lex.items():
-                if pattern.search(sent):
-                    idx.append(i)
-                    names.append(name)
-                    sents.append(sent)
+    sentences, text_of = split_sentences(texts)
+    hit, aspect = aspect_hits(sentences, list(lex.values()))
+    keys = list(lex)
+    names = [keys[a] for a in aspect.tolist()]
+    sents = [sentences[i] for i in hit.tolist()]
     known = known or {}
-    uniq = sorted(set(sents) - set(known))
+    uniq = sorted(set(sents).difference(known))
     scores = {**known, **dict(zip(uniq, score_texts(uniq), strict=True))}
-    return np.array(idx, dtype=np.int64), names, np.array([scores[s] for s in sents], dtype=float)
-
-
-def _grams(text: str) -> set[str]:
-    words = WORD.findall(text.lower())
-    return {" ".join(words[j:j + k]) for k in (2, 3) for j in range(len(words) - k + 1)
-            if words[j] not in STOP and words[j + k - 1] not in STOP}
-
-
-def frequent_phrases(texts: list[str], counts: list[int], negative: list[bool], top: int) -> list[dict]:
-    """Most frequent 2- and 3-word phrases of negative texts that are over-represented there (at least twice
-    the overall negative share, so openers common to every review do not crowd out the complaints); a phrase
-    found in exactly the same texts as a better-ranked one adds nothing and is skipped."""
-    neg: Counter = Counter()
-    total: Counter = Counter()
-    where: dict[str, int] = {}
-    for i, (text, n, is_neg) in enumerate(zip(texts, counts, negative, strict=True)):
-        for g in _grams(text):
-            total[g] += n
-            if is_neg:
-                neg[g] += n
-                where[g] = where.get(g, 0) ^ hash((i, 0x9E3779B9))
-    base = sum(n for n, b in zip(counts, negative, strict=True) if b) / max(sum(counts), 1)
-    out, seen = [], set()
-    for g, c in sorted(neg.items(), key=lambda kv: (-kv[1], -kv[0].count(" "), kv[0])):
-        if c < 2 or c / total[g] < min(2 * base, 0.9) or (c, where[g]) in seen:
-            continue
-        seen.add((c, where[g]))
-        out.append({"phrase": g, "negative_texts": c, "negative_rate": round(c / total[g], 3)})
-        if len(out) == top:
-            break
-    return out
+    return text_of[hit].astype(np.int64), names, np.array([scores[s] for s in sents], dtype=float)
 
 
 def _resolved(con, p: SentimentParams) -> SentimentParams:

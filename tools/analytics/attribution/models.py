@@ -65,7 +65,10 @@ def touch_shares(paths: Paths, model: str, half_life: float) -> np.ndarray:
 
 
 def rule_based_credit(paths: Paths, model: str, half_life: float) -> Credit:
-    """Credited conversions and value per unit: each touch gets its share of its journey's outcome."""
+    """Credited conversions and value per unit: each touch gets its share of its journey's outcome (over the
+    distinct paths when known: the same sums, regrouped)."""
+    if paths.distinct is not None:
+        paths = paths.distinct
     share, journey, n_units = touch_shares(paths, model, half_life), paths.journey, len(paths.units)
     return Credit(np.bincount(paths.touches, weights=share * paths.conversions[journey], minlength=n_units),
                   np.bincount(paths.touches, weights=share * paths.value[journey], minlength=n_units))
@@ -155,7 +158,10 @@ def absorbing_chain(paths: Paths, states: States) -> AbsorbingChain:
 
 
 def markov_removal_effects(paths: Paths, order: int) -> RemovalEffects:
-    """Exact removal effects from the absorbing chain (no simulation): 1 − P(conversion without the unit) / P."""
+    """Exact removal effects from the absorbing chain (no simulation): 1 − P(conversion without the unit) / P.
+    Built from the distinct paths when `paths` knows them (the same weighted counts, summed in another order)."""
+    if paths.distinct is not None:
+        paths = paths.distinct
     states = markov_states(paths, order)
     chain = absorbing_chain(paths, states)
     p_conversion, p_value = chain.absorb(np.ones(states.members.shape[0], dtype=bool))
@@ -172,7 +178,9 @@ def markov_removal_effects(paths: Paths, order: int) -> RemovalEffects:
 
 def shapley_values(paths: Paths) -> Credit:
     """Exact Shapley values where a coalition is worth the conversion rate (value per journey) of the journeys
-    that touched only channels in it."""
+    that touched only channels in it (over the distinct paths when known: the same sums, regrouped)."""
+    if paths.distinct is not None:
+        paths = paths.distinct
     n_units = len(paths.units)
     coalition = np.bitwise_or.reduceat(np.left_shift(1, paths.touches).astype(np.int64), paths.starts)
     size = 1 << n_units

@@ -149,12 +149,11 @@ class ClvFit:
 
 
 def _fit_bgnbd(history: History, seed: int) -> tuple[np.ndarray, float]:
-    """BG/NBD on at most FIT_CAP customers, identical (x, t_x, T) rows merged into weighted rows."""
+    """BG/NBD on at most FIT_CAP customers (fit_bgnbd merges identical (x, t_x, T) rows into weighted rows)."""
     x, t_x, T = history.x, history.t_x, history.T
     n = x.size
     fit = np.arange(n) if n <= FIT_CAP else np.sort(np.random.default_rng(seed).choice(n, FIT_CAP, replace=False))
-    uniq, counts = np.unique(np.c_[x[fit], t_x[fit], T[fit]], axis=0, return_counts=True)
-    bgnbd, _ = fit_bgnbd(uniq[:, 0], uniq[:, 1], uniq[:, 2], counts.astype(float))
+    bgnbd, _ = fit_bgnbd(x[fit], t_x[fit], T[fit])
     return bgnbd, bgnbd_ll(bgnbd, x, t_x, T)
 
 
