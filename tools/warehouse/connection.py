@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 import unicodedata
 from contextlib import contextmanager
 from datetime import date
@@ -28,19 +29,202 @@ class WarehouseError(Exception):
     """A problem with the warehouse the user can fix (the message says how)."""
 
 
-def connect(path: Path | str, *, read_only: bool = False, migrate_schema: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open (and create/migrate, unless read-only) the warehouse at `path`."""
+def connect(path: Path | str, *, read_only: bool = False, migrate_schema: bool = True) -> SharedConnection:
+    """Open (and create/migrate, unless read-only) the warehouse at `path`.
+
+    Within one process every caller shares one DuckDB database instance per file and gets its own cursor (its own
+    transactions); the file is released when the last caller closes (see `SharedConnection`)."""
+    from tools.warehouse.backends import selected_backend  # NORTHSTAR_WAREHOUSE=spark:… (docs/scale-out.md)
+    if (backend := selected_backend()) is not None:
+        return backend.connect(path, read_only=read_only, migrate_schema=migrate_schema)
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"No warehouse at {path}. Run `northstar init --demo` or `northstar load` first.")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = _open(path, read_only)
+        return _share(path, read_only, migrate_schema)
     except duckdb.IOException as exc:
-        raise WarehouseError(f"Cannot open {path}: {exc}. Is another Northstar process writing to it?") from exc
-    if migrate_schema and not read_only:
-        migrate(con)
-    return con
+        raise WarehouseError(_open_refusal(path, exc)) from exc
+
+
+def _open_refusal(path: Path, exc: Exception) -> str:
+    """What to do when another process holds the file, in words (not DuckDB's lock message)."""
+    text = str(exc)
+    if "lock" not in text.lower():
+        return f"Cannot open {path}: {text}"
+    pid = re.search(r"\(PID (\d+)\)", text)
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    return (f"The warehouse {path} is in use by {holder}. While `northstar serve` runs for this home, `ask`, `chat`, "
+            "`approvals`, `approve`, `tool`, `load` and `tables` go through it (NORTHSTAR_SERVER or the home's "
+            "server.json); for anything else, stop the other process first, then try again.")
+
+
+class _Root:
+    """The process's one database instance for a file, and how many callers hold a cursor on it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, read_only: bool):
+        self.con, self.read_only, self.users, self.migrated = con, read_only, 0, False
+        self.writer = threading.RLock()
+        """One writer at a time (a statement, or BEGIN … COMMIT); reads never wait for it."""
+
+
+_ROOTS: dict[str, _Root] = {}
+_ROOTS_LOCK = threading.Condition()
+UPGRADE_WAIT_S = 30.0
+"""How long a writer waits for this process's read-only users to finish before the file is reopened for writing."""
+
+
+def _share(path: Path, read_only: bool, migrate_schema: bool) -> SharedConnection:
+    """A cursor on the shared instance of `path`, opening it (read-write unless only reads were asked) when this
+    process holds none. A read-only request gets a cursor of a read-write instance (DuckDB refuses one file opened
+    twice with different configurations); a write request waits for the read-only users, then reopens."""
+    key = str(path.resolve())
+    with _ROOTS_LOCK:
+        root = _ROOTS.get(key)
+        if root is not None and root.read_only and not read_only:
+            _ROOTS_LOCK.wait_for(lambda: _ROOTS.get(key) is not root or root.users == 0, UPGRADE_WAIT_S)
+            if _ROOTS.get(key) is root:
+                if root.users:
+                    raise WarehouseError(f"{path} is open read-only in this process and its readers did not finish "
+                                         f"within {UPGRADE_WAIT_S:.0f} s; try again.")
+                root.con.close()
+                del _ROOTS[key]
+            root = _ROOTS.get(key)
+        if root is None:
+            root = _ROOTS[key] = _Root(_open(path, read_only), read_only)
+        root.users += 1  # counted first: a forgotten connection collected meanwhile cannot close it under us
+        try:
+            if migrate_schema and not root.read_only and not root.migrated:
+                migrate(root.con)  # once per instance, not on every connect
+                root.migrated = True
+            cursor = root.con.cursor()
+        except BaseException:
+            root.users -= 1
+            if not root.users:
+                _release_root(key, root)
+            raise
+    return SharedConnection(cursor, key, root)
+
+
+def _release(key: str, root: _Root) -> None:
+    with _ROOTS_LOCK:
+        root.users -= 1
+        if root.users <= 0:
+            _release_root(key, root)
+        _ROOTS_LOCK.notify_all()
+
+
+def _release_root(key: str, root: _Root) -> None:
+    if _ROOTS.get(key) is root:
+        del _ROOTS[key]
+    root.con.close()  # closes its cursors too; the file is free for other processes
+
+
+WRITE_WAIT_S = 120.0
+_READS = frozenset({"SELECT", "WITH", "FROM", "VALUES", "TABLE", "PRAGMA", "DESCRIBE", "SHOW", "EXPLAIN",
+                    "SUMMARIZE", "SET", "RESET"})
+_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+
+
+def _statement_kind(query) -> str:
+    """read, begin, end or write, from a statement's first word (a writing CTE counts as a read: none are used)."""
+    if not isinstance(query, str):
+        return "write"
+    text = query[_COMMENTS.match(query).end():]
+    word = text[:12].split(None, 1)[0].rstrip(";").upper() if text.strip() else ""
+    if word in _READS:
+        return "read"
+    if word in ("BEGIN", "START"):
+        return "begin"
+    if word in ("COMMIT", "END", "ROLLBACK", "ABORT"):
+        return "end"
+    return "write"
+
+
+class SharedConnection:
+    """One caller's cursor on the shared instance: behaves as a DuckDB connection (every attribute is the
+    cursor's); `close()` (or leaving a `with` block, or being garbage-collected) gives the caller's share back.
+
+    Writes go through one writer path per instance: a writing statement, or a transaction from BEGIN to COMMIT,
+    holds the instance's writer lock, so two requests never conflict on the same rows; reads run in parallel."""
+
+    __slots__ = ("_cursor", "_key", "_root", "_closed", "_txn", "__weakref__")
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, key: str, root: _Root):
+        self._cursor, self._key, self._root, self._closed, self._txn = cursor, key, root, False, False
+
+    def __getattr__(self, name: str):
+        if name in SharedConnection.__slots__:  # not set yet (a failed __init__): no recursion through _cursor
+            raise AttributeError(name)
+        return getattr(self._cursor, name)
+
+    def execute(self, query, parameters=None):
+        return self._run(self._cursor.execute, query, parameters)
+
+    def executemany(self, query, parameters=None):
+        return self._run(self._cursor.executemany, query, parameters)
+
+    def _run(self, method, query, parameters):
+        kind = _statement_kind(query)
+        args = (query,) if parameters is None else (query, parameters)
+        if kind == "read" or (self._txn and kind == "write"):
+            return method(*args)
+        if kind == "end":
+            try:
+                return method(*args)
+            finally:
+                self._end_txn()
+        self._acquire()
+        if kind == "begin":
+            try:
+                out = method(*args)
+            except BaseException:
+                self._root.writer.release()
+                raise
+            self._txn = True
+            return out
+        try:  # one writing statement in auto-commit
+            return method(*args)
+        finally:
+            self._root.writer.release()
+
+    def _acquire(self) -> None:
+        if not self._root.writer.acquire(timeout=WRITE_WAIT_S):
+            raise WarehouseError(f"The warehouse was busy with another write for {WRITE_WAIT_S:.0f} s; nothing was "
+                                 "changed. Try again in a moment.")
+
+    def _end_txn(self) -> None:
+        if self._txn:
+            self._txn = False
+            self._root.writer.release()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._cursor.close()  # an open transaction is rolled back
+        finally:
+            try:
+                self._end_txn()
+            except RuntimeError:  # collected in another thread than the one that began: the lock is that thread's
+                pass
+            _release(self._key, self._root)
+
+    def __enter__(self) -> SharedConnection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to release
+            pass
+
+    def __repr__(self) -> str:
+        return f"<SharedConnection {self._key}{' closed' if self._closed else ''}>"
 
 
 def _open(path: Path, read_only: bool, wait_s: float = 2.0) -> duckdb.DuckDBPyConnection:

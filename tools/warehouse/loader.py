@@ -98,6 +98,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: Path | str, mode
 
     `date_window`: plausible dates of the canonical tables, FROM..TO (default NORTHSTAR_DATE_WINDOW, else 1990-01-01
     to a year after today). `refusal`: why `user` may not load (the interface's role check); it is audited and raised as a LoadError."""
+    if getattr(con, "engine", "duckdb") != "duckdb":  # Spark: validated by this code on a scratch DuckDB (backends/)
+        return con.load_file(table, path, mode, header=header, columns=columns, date_format=date_format,
+                             date_window=date_window, user=user, refusal=refusal)
     path = Path(path or "")
     args = {"table": str(table or "")[:200], "file": str(path), "mode": mode}
     try:
