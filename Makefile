@@ -26,8 +26,8 @@ $(VENV)/.installed: pyproject.toml uv.lock
 demo: install
 	$(BIN)/northstar init --demo
 	@if $(BIN)/northstar --help | grep -q ' knowledge '; then $(BIN)/northstar knowledge rebuild; fi
-	@if $(BIN)/northstar --help | grep -q ' ui '; then $(BIN)/northstar ui --host $(HOST) --port $(PORT); \
-	else echo "Demo warehouse built. The web UI is not built yet: try '$(BIN)/northstar tool campaign_report'."; fi
+	@echo "Serving the web UI at http://$(HOST):$(PORT)/, the API at /api/v1 (docs: /docs); Ctrl-C stops."
+	$(BIN)/northstar serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -40,8 +40,9 @@ test: install lint
 eval: install
 	$(BIN)/northstar eval --suite all --report evals/reports/report.html
 
-bench: install
-	$(BIN)/northstar bench
+CUSTOMERS ?= 1000000
+bench: install  # CUSTOMERS=10000000 for the 10M run (not yet measured end to end; expect more than an hour)
+	$(BIN)/northstar bench --customers $(CUSTOMERS)
 
 docs: install
 	$(BIN)/northstar docs

@@ -1,8 +1,11 @@
 """The turn, as drawn in ARCHITECTURE.md:
 
 message ─► guard_input ─► plan ─┬─► run_tools ─► plan ─► …
-                                ├─► prepare_action ─► approve (interrupt) ─► run_action ─► plan
+                                ├─► prepare_action (drafts go to the approvals inbox) ─► plan
                                 └─► guard_output ─► answer
+
+A drafted action does not stop the turn: it waits in the inbox (agent/inbox.py) and the runner executes it when an
+approver decides, then posts the outcome into the thread.
 """
 
 from __future__ import annotations
@@ -11,17 +14,13 @@ from langgraph.graph import END, START, StateGraph
 
 from agent.context import Context
 from agent.nodes import (
-    approve,
     guard_input,
     guard_output,
     plan,
     prepare_action,
-    route_after_approve,
     route_after_guard,
     route_after_plan,
-    route_after_prepare,
     route_after_tools,
-    run_action,
     run_tools,
 )
 from agent.state import State
@@ -31,17 +30,13 @@ builder.add_node(guard_input)
 builder.add_node(plan)
 builder.add_node(run_tools)
 builder.add_node(prepare_action)
-builder.add_node(approve)
-builder.add_node(run_action)
 builder.add_node(guard_output)
 
 builder.add_edge(START, "guard_input")
 builder.add_conditional_edges("guard_input", route_after_guard)
 builder.add_conditional_edges("plan", route_after_plan)
 builder.add_conditional_edges("run_tools", route_after_tools)
-builder.add_conditional_edges("prepare_action", route_after_prepare)
-builder.add_conditional_edges("approve", route_after_approve)
-builder.add_edge("run_action", "plan")
+builder.add_edge("prepare_action", "plan")
 builder.add_edge("guard_output", END)
 
 

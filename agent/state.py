@@ -25,12 +25,14 @@ class State(TypedDict, total=False):
     grounded: bool | None
     fallback: str | None
     provider: str
+    drafts: list[dict]
+    """Actions drafted this turn: approval requests now waiting in the inbox (agent/inbox.py), not run."""
     pending: dict | None
-    """The approval request while the graph waits at `approve`."""
+    """Unused since drafts wait in the inbox (kept so older checkpoints load)."""
     decision: dict | None
-    """The approver's decision on the last request: {type: accept|edit|reject, user, args?}."""
+    """Unused since decisions are taken in the inbox (kept so older checkpoints load)."""
     last_tool: dict | None
-    """The last analytics call of the thread ({name, args}), so follow-ups can change one argument."""
+    """The last analytics call of the thread ({name, args, run_id?}), so follow-ups can change one argument."""
     notes: list[str]
 
 
@@ -38,4 +40,4 @@ def new_turn(question: str, user: str, turn: int) -> dict[str, Any]:
     """Reset the per-turn fields at the start of a turn."""
     return {"question": question, "user": user, "turn": turn, "calls": [], "planned": [], "agenda": [],
             "answer": None, "blocked": None, "grounded": None, "fallback": None, "pending": None,
-            "decision": None, "notes": []}
+            "decision": None, "drafts": [], "notes": []}

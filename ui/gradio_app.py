@@ -92,8 +92,12 @@ def build_app(ctx: Context, *, logins: dict[str, str] | None = None) -> gr.Block
                                     "show the evidence. Try one of these:", buttons=["copy"])
                     with gr.Row(equal_height=True):
                         msg = gr.Textbox(show_label=False, scale=6, elem_id="ns-question", autofocus=True,
-                                         placeholder="Ask about campaigns, churn, segments, budgets …")
+                                         placeholder="Ask about campaigns, churn, segments, budgets … (you can "
+                                                     "type the next question while an answer runs)")
                         send = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="ns-ask")
+                        stop = gr.Button("■ Stop", variant="stop", scale=1, min_width=90, elem_id="ns-stop",
+                                         visible=False)
+                    queued = gr.Markdown(elem_id="ns-queued")
                 with gr.Column(scale=3, min_width=320):
                     gr.Markdown("#### Result", elem_id="ns-result-title")
                     pick = gr.Dropdown(label="Result of", visible=False, interactive=True)
@@ -135,12 +139,18 @@ def build_app(ctx: Context, *, logins: dict[str, str] | None = None) -> gr.Block
                         load = gr.Button("Load into warehouse", variant="primary", elem_id="ns-load")
                 load_out = gr.Markdown(elem_id="ns-load-out")
 
-        outs = [chat, msg, thread, last, badge, pick, metrics, plot, table, csv, threads, pending]
+        outs = [chat, msg, thread, last, badge, pick, metrics, plot, table, csv, threads, pending, queued, stop]
         ask_in = [msg, chat, thread, user]
-        send.click(h.ask, ask_in, outs, api_name="ask", show_progress="minimal")
-        msg.submit(h.ask, ask_in, outs, api_visibility="private", show_progress="minimal")
+        # a message sent while an answer runs is queued by the page (not by Gradio), so these run side by side
+        turn = {"concurrency_limit": None, "show_progress": "minimal", "trigger_mode": "multiple"}
+        send.click(h.ask, ask_in, outs, api_name="ask", **turn)
+        msg.submit(h.ask, ask_in, outs, api_visibility="private", **turn)
         chat.example_select(_example_text, None, msg, api_visibility="private").then(
-            h.ask, ask_in, outs, api_visibility="private", show_progress="minimal")
+            h.ask, ask_in, outs, api_visibility="private", **turn)
+        stop.click(h.stop, [thread, user], [queued, stop], api_name="stop", queue=False)
+        chat.clear(h.new_thread, None, outs, api_name="clear_chat", api_visibility="private")  # = a new thread
+        gr.Timer(3).tick(h.refresh, [thread, chat, pending], [chat, pending, threads], api_visibility="private",
+                         show_progress="hidden")
         pick.input(h.pick_result, [pick, last, thread], [pick, metrics, plot, table, csv], api_visibility="private")
         new.click(h.new_thread, None, outs, api_name="new_thread")
         threads.input(h.open_thread, [threads], outs, api_name="open_thread")
@@ -150,8 +160,8 @@ def build_app(ctx: Context, *, logins: dict[str, str] | None = None) -> gr.Block
         app.load(h.thread_list, None, threads, api_visibility="private")
         app.load(h.pending_list, None, pending, api_visibility="private")
         approvals_tab.select(h.pending_list, [pending], pending, api_visibility="private")
-        pending.change(h.show_pending, [pending], [card, args], api_visibility="private")
-        dec_in = [pending, args, chat, thread, user]
+        pending.input(h.show_pending, [pending], [card, args], api_visibility="private")  # not on refreshes
+        dec_in = [pending, args, chat, thread, user]  # pending holds the draft's request id
         dec_out = [decision, pending, args, chat, last, threads, pick, metrics, plot, table, csv]
         approve.click(h.approve, dec_in, dec_out, api_name="approve")
         edit.click(h.edit, dec_in, dec_out, api_name="edit")

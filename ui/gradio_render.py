@@ -19,6 +19,7 @@ from ui.present import (
     ms_text,
     preview_rows,
     styled_spec,
+    thread_title,
 )
 
 WHERE = "open the **Approvals** tab (approvers only)."
@@ -109,14 +110,15 @@ def default_choice(out: dict | None) -> int | None:
 
 
 def chart_of(call: dict | None):
-    """An Altair chart from the result's Vega-Lite spec (None when there is none or it does not parse)."""
+    """An Altair chart from the result's Vega-Lite spec, fitted to the panel's width (None when there is none or
+    it does not parse)."""
     spec = ((call or {}).get("result") or {}).get("chart")
     if not spec:
         return None
     import altair as alt
 
     try:  # from_dict tries every top-level kind (layer, concat, facet …)
-        return alt.Chart.from_dict(styled_spec(spec))
+        return alt.Chart.from_dict(styled_spec(spec, width="container"))
     except Exception:  # a spec Altair cannot read is shown as data only
         return None
 
@@ -163,6 +165,25 @@ def metrics_html(call: dict | None) -> str:
 
 
 # ---- badges and cards ----------------------------------------------------------------------------------
+FIT_CSS = """
+#ns-chart .altair {align-items: stretch;}
+#ns-chart .vega-embed {display: block; width: 100%; min-width: 0;}
+#ns-chart .vega-embed svg {display: block; max-width: 100%;}
+.ns-badges {min-width: 0;}
+.ns-badges .ns-chip {white-space: normal; max-width: 100%; overflow-wrap: anywhere;}
+#ns-table, #ns-table .table-wrap {max-width: 100%; overflow-x: auto;}
+#ns-chat table {display: block; max-width: 100%; overflow-x: auto; font-size: .9em;}
+@media (max-width: 640px) {
+  #ns-header {flex-wrap: wrap !important;}
+  #ns-header > * {flex: 1 1 100% !important; min-width: 0 !important; max-width: 100%;}
+  #ns-badge .ns-badges {justify-content: flex-start;}
+}
+"""
+"""What lets charts fit their panel and badges and tables fit a narrow screen. Gradio's Altair plot centres an
+empty inline-block, so a `width: "container"` chart needs its embed stretched. Sent with the badges (always on
+the page) until the page's own CSS (ui/gradio_app.py) carries it."""
+
+
 def badge_html(provider: str, fallback: str | None = None, grounded: bool | None = None,
                blocked: dict | None = None) -> str:
     offline = provider == "offline planner"
@@ -178,7 +199,7 @@ def badge_html(provider: str, fallback: str | None = None, grounded: bool | None
         chips.append("<span class='ns-chip ns-warn'>⚠ answer replaced by the tool results</span>")
     if blocked:
         chips.append("<span class='ns-chip ns-warn'>⚠ blocked by a guardrail</span>")
-    return "<div class='ns-badges'>" + "".join(chips) + "</div>"
+    return f"<style>{FIT_CSS}</style><div class='ns-badges'>" + "".join(chips) + "</div>"
 
 
 def preview_list(p: dict) -> str:
@@ -206,7 +227,10 @@ def decision_note(decision: str, user: str) -> str:
 
 
 def thread_choices(threads: list[dict]) -> list[tuple[str, str]]:
-    return [(("◆ " if t.get("pending") else "") + (t.get("title") or t["thread_id"])[:70]
+    """Threads as short titles (ui/present.thread_title: the topic of its first tool when the thread says which,
+    then the first question's own words) with the time of the last change."""
+    return [(("◆ " if t.get("pending") else "") + (thread_title(t["title"], t.get("tool")) if t.get("title")
+                                                   else t["thread_id"])
              + f" · {str(t.get('updated_at') or '')[5:16].replace('T', ' ')}", t["thread_id"]) for t in threads]
 
 

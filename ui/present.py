@@ -49,6 +49,8 @@ def key_metrics(result: dict | None, limit: int = 6) -> list[tuple[str, str]]:
     """The metrics the tool declared as key (business outcomes, in its order), labelled and formatted."""
     metrics = (result or {}).get("metrics") or {}
     keys = [k for k in (result or {}).get("key_metrics") or [] if k in metrics]
+    if not metrics.get("candidates_checked"):  # no drafts were supplied: "checked 0 / passed 0" says nothing
+        keys = [k for k in keys if not k.startswith("candidates_")]
     return [(label(k), fmt(metrics[k], k)) for k in keys[:limit]]
 
 
@@ -102,18 +104,87 @@ def preview_rows(pending: dict) -> list[tuple[str, str]]:
 PALETTE = ["#4f46e5", "#0891b2", "#16a34a", "#d97706", "#db2777", "#64748b", "#7c3aed", "#0d9488"]
 
 
-def styled_spec(spec: dict, width: int = 400, height: int = 240) -> dict:
-    """The tool's Vega-Lite spec with a fixed size and a calm house style (the tool's own config wins)."""
+TITLE_CHARS = 44  # a title line that fits a 380 px panel at the house title size
+LEGEND_ROOM = 56  # px added to the height when a legend sits below the plot, so the plot keeps its height
+COMPOUND = ("hconcat", "vconcat", "concat", "facet", "repeat")
+
+
+def wrap_title(title, chars: int = TITLE_CHARS):
+    """A long title as several lines (Vega-Lite takes a list), so no renderer cuts it."""
+    if not isinstance(title, str) or len(title) <= chars:
+        return title
+    lines, line = [], ""
+    for word in title.split():
+        if line and len(line) + 1 + len(word) > chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + [line]
+
+
+def styled_spec(spec: dict, width: int | str = 400, height: int = 240) -> dict:
+    """The tool's Vega-Lite spec, sized for where it is shown, in a calm house style (the tool's config wins).
+
+    `width="container"` fits the chart to its panel (the web UI); a number is a fixed size (Slack's PNG). Either
+    way the whole chart (axes, labels, title, legend) fits the width: autosize `fit` with `contains: padding`.
+    Legends sit below the plot, horizontal, so a narrow panel keeps its plot; long titles wrap onto lines."""
     out = {k: v for k, v in spec.items() if k not in ("width", "height", "autosize")}
-    if not any(k in spec for k in ("hconcat", "vconcat", "concat", "facet", "repeat")):
-        out["width"], out["height"] = width, height
-    house = {"background": "white", "view": {"stroke": None},
+    if not any(k in spec for k in COMPOUND):
+        legend = any(isinstance(e, dict) and e.get("field") for k, e in (spec.get("encoding") or {}).items()
+                     if k in ("color", "shape", "size"))
+        out["width"], out["height"] = width, height + (LEGEND_ROOM if legend else 0)
+        out["autosize"] = {"type": "fit", "contains": "padding", "resize": width == "container"}
+    if isinstance(title := spec.get("title"), str):
+        out["title"] = {"text": wrap_title(title)}
+    out["usermeta"] = {**(spec.get("usermeta") or {}),
+                       "embedOptions": {"renderer": "svg", "actions": False}}  # text in the page: readable, testable
+    house = {"background": "white", "view": {"stroke": None}, "padding": {"left": 4, "right": 12, "top": 4, "bottom": 4},
              "font": "IBM Plex Sans, Helvetica, Arial, sans-serif",
-             "title": {"fontSize": 14, "anchor": "start", "color": "#0f172a", "offset": 10},
+             "title": {"fontSize": 14, "anchor": "start", "color": "#0f172a", "offset": 10, "limit": 0},
              "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "#334155", "titleColor": "#334155",
-                      "gridColor": "#e2e8f0", "domainColor": "#cbd5e1", "tickColor": "#cbd5e1"},
-             "legend": {"labelFontSize": 11, "titleFontSize": 12},
+                      "gridColor": "#e2e8f0", "domainColor": "#cbd5e1", "tickColor": "#cbd5e1", "labelLimit": 110},
+             "axisX": {"labelAngle": -40, "labelOverlap": True},
+             "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom", "direction": "horizontal",
+                        "columns": 3, "labelLimit": 100, "symbolType": "square"},
              "range": {"category": PALETTE}, "mark": {"color": PALETTE[0]}, "bar": {"color": PALETTE[0]},
              "line": {"color": PALETTE[0], "strokeWidth": 2}, "point": {"color": PALETTE[0]}}
     out["config"] = {**house, **(spec.get("config") or {})}
     return out
+
+
+# ---- words -----------------------------------------------------------------------------------------------------
+STOP = {"a", "an", "the", "our", "we", "us", "i", "me", "my", "you", "your", "please", "can", "could", "would", "is",
+        "are", "was", "were", "do", "does", "did", "how", "what", "which", "who", "whom", "why", "when", "where",
+        "show", "tell", "give", "of", "for", "to", "in", "on", "at", "by", "and", "or", "it", "be", "should",
+        "there", "any", "about", "from", "with", "that", "this", "these", "those", "quick", "just", "really", "have",
+        "has", "get", "let", "s", "some", "much", "many", "into", "per"}
+
+
+def with_article(word: str) -> str:
+    """"an analyst", "an approver", "a viewer", "a user", "an hour": by the sound, for the words the UI uses."""
+    lower = word.lower()
+    vowel = lower[:1] in "aeiou" and not lower.startswith(("uni", "use", "usu", "eu", "one"))
+    return f"{'an' if vowel or lower.startswith(('hour', 'honest')) else 'a'} {word}"
+
+
+TOPICS = {"campaign_report": "Campaigns", "segment_customers": "Segments", "score_churn": "Churn",
+          "score_leads": "Leads", "predict_clv": "CLV", "attribute_conversions": "Attribution",
+          "analyze_experiment": "Experiment", "plan_experiment": "Test plan", "allocate_budget": "Budget",
+          "detect_anomalies": "Anomalies", "analyze_sentiment": "Reviews", "search_knowledge": "Knowledge",
+          "generate_content_variants": "Copy", "query_data": "Data", "create_audience": "Audience",
+          "update_budget": "Budget change", "schedule_send": "Send"}
+
+
+def thread_title(question: str, tool: str | None = None, limit: int = 48) -> str:
+    """A short thread title from the first question and the tool that answered it ("Campaigns · channels
+    perform last month"): the topic first, then the question's own words without filler, cut at a word."""
+    words = re.findall(r"[\w%'’-]+", question or "")
+    kept = [w for w in words if w.lower().strip("'’") not in STOP] or words
+    head = TOPICS.get(tool or "", label(tool) if tool else "")
+    text = " ".join(kept)
+    title = f"{head} · {text}" if head and text else (head or text or "New thread")
+    if len(title) > limit:
+        cut = title[: limit - 1]
+        title = (cut.rsplit(" ", 1)[0] if " " in cut[len(head) + 3:] else cut).rstrip(" ·") + "…"
+    return title[:1].upper() + title[1:]

@@ -64,13 +64,25 @@ def answer_blocks(out: dict, prefix: str = "") -> list[dict]:
     metrics = key_metrics(call.get("result") if call else None, limit=8)
     if metrics:
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in metrics]})
-    if out.get("pending_approval"):
-        blocks += approval_blocks(out["pending_approval"], out["thread_id"])
+    waiting = [d for d in out.get("drafts") or [] if d.get("status", "pending") == "pending"]
+    for request in waiting or ([out["pending_approval"]] if out.get("pending_approval") else []):
+        blocks += approval_blocks(request, request.get("id") or out["thread_id"])
     blocks.append(details(out))
     return blocks
 
 
-def approval_blocks(pending: dict, thread_id: str) -> list[dict]:
+def outcome_blocks(out: dict, prefix: str = "") -> list[dict]:
+    """A decision's outcome (posted in the Slack thread the draft came from): who decided, what ran."""
+    blocks = sections(prefix + mrkdwn(out.get("outcome") or answer_text(out, WHERE)))
+    call = main_call(out)
+    metrics = key_metrics(call.get("result") if call else None, limit=8)
+    if metrics:
+        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in metrics]})
+    return blocks
+
+
+def approval_blocks(pending: dict, request_id: str) -> list[dict]:
+    """A draft waiting in the inbox, with Approve / Reject buttons that carry its request id."""
     fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in preview_rows(pending)][:10]
     head = {"type": "section", "text": {"type": "mrkdwn", "text": (
         f":double_vertical_bar: *Waiting for approval* · `{pending['action']}` · risk *{pending['risk']}*\n"
@@ -82,9 +94,9 @@ def approval_blocks(pending: dict, thread_id: str) -> list[dict]:
                "text": {"type": "mrkdwn", "text": plain(pending["description"], 280)},
                "confirm": {"type": "plain_text", "text": "Approve"}, "deny": {"type": "plain_text", "text": "Cancel"}}
     blocks.append({"type": "actions", "block_id": "northstar_approval", "elements": [
-        {"type": "button", "action_id": APPROVE, "style": "primary", "value": thread_id, "confirm": confirm,
+        {"type": "button", "action_id": APPROVE, "style": "primary", "value": request_id, "confirm": confirm,
          "text": {"type": "plain_text", "text": "Approve"}},
-        {"type": "button", "action_id": REJECT, "style": "danger", "value": thread_id,
+        {"type": "button", "action_id": REJECT, "style": "danger", "value": request_id,
          "text": {"type": "plain_text", "text": "Reject"}}]})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
         f"Only approvers can decide · requested by {who(pending.get('requested_by'))} · "

@@ -78,10 +78,8 @@ class Bot:
         placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text="Working on it …",
                                               blocks=B.working_blocks("Working on it"))
         ts = placeholder["ts"]
-        try:
-            with self.lock:
-                out = self.ns.ask(question, thread_id=agent_thread, user=user,
-                                  on_event=Progress(client, channel, ts))
+        try:  # turns of one thread run one at a time in the runner; other threads run alongside
+            out = self.ns.ask(question, thread_id=agent_thread, user=user, on_event=Progress(client, channel, ts))
         except (ApprovalError, ValueError) as exc:
             client.chat_update(channel=channel, ts=ts, text=str(exc), blocks=B.sections(B.mrkdwn(str(exc))))
             return
@@ -114,9 +112,8 @@ class Bot:
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         msg_ts = message.get("ts") or container.get("message_ts")
         thread_ts = message.get("thread_ts") or msg_ts
-        try:
-            with self.lock:
-                out = self.ns.decide(action["value"], decision, user=user)
+        try:  # the button carries the draft's request id (a thread id, from older messages, decides its oldest)
+            out = self.ns.decide(action["value"], decision, user=user)
         except ApprovalError as exc:
             text = f":raised_hand: {exc}"
             if container.get("is_ephemeral") or not channel:
@@ -125,7 +122,7 @@ class Bot:
                 client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text)
             return
         verb = "Approved" if decision == "approve" else "Rejected"
-        blocks = B.answer_blocks(out, prefix=f"*{verb} by <@{user}>.* ")
+        blocks = B.outcome_blocks(out, prefix=f"*{verb} by <@{user}>.* ")
         if container.get("is_ephemeral") or not channel:
             respond(text=B.plain(out.get("answer") or ""), blocks=blocks, replace_original=True)
             return
@@ -136,29 +133,40 @@ class Bot:
 
     def pending_blocks(self, user: str) -> list[dict]:
         """What waits for approval, as `user` may see it: every request for an approver, their own for others."""
-        with self.lock:
-            rows = self.ns.pending(user=user)
+        rows = self.ns.inbox(user=user)
         if not rows:
             return B.sections("Nothing is waiting for approval.")
         blocks = []
         for p in rows[:10]:
-            blocks += B.approval_blocks(p, p["thread_id"])
+            blocks += B.approval_blocks(p, p["id"])
         return blocks
 
 
 class Progress:
-    """on_event callback: edits the placeholder as tools start, at most about once a second (rate limits)."""
+    """on_event callback: edits the placeholder with the running step, then the answer as it streams (grounded
+    sentences only), at most about once a second (Slack's rate limits); the final answer replaces it."""
 
     def __init__(self, client, channel: str, ts: str, every_s: float = 1.0):
         self.client, self.channel, self.ts, self.every_s, self.last = client, channel, ts, every_s, 0.0
+        self.status, self.answer = "Working on it", ""
 
     def __call__(self, event: dict) -> None:
-        if event.get("event") != "tool_start" or time.monotonic() - self.last < self.every_s:
+        kind = event.get("event")
+        if kind == "tool_start":
+            self.status = f"Running `{event['name']}`"
+        elif kind == "answer_delta":
+            self.answer += event.get("text", "")
+        elif kind == "answer_reset":
+            self.answer = ""
+        else:
+            return
+        if time.monotonic() - self.last < self.every_s:
             return
         self.last = time.monotonic()
-        status = f"Running `{event['name']}`"
+        blocks = B.sections(B.mrkdwn(self.answer)) if self.answer else []
         try:
-            self.client.chat_update(channel=self.channel, ts=self.ts, text=status, blocks=B.working_blocks(status))
+            self.client.chat_update(channel=self.channel, ts=self.ts, text=B.plain(self.answer) or self.status,
+                                    blocks=blocks + B.working_blocks(self.status if not self.answer else "Writing"))
         except SlackApiError as exc:  # progress is a courtesy; the answer still comes
             log.debug("progress update failed: %s", exc)
 
@@ -200,8 +208,7 @@ def build_app(ctx: Context, *, token: str | None = None, signing_secret: str | N
         try:
             root = client.chat_postMessage(channel=channel, text=f"<@{user}> asked: {text}")
         except SlackApiError:  # the bot is not in this channel: answer privately through the response URL
-            with bot.lock:
-                out = bot.ns.ask(text, user=user)
+            out = bot.ns.ask(text, user=user)
             respond(text=B.plain(out.get("answer") or ""), blocks=B.answer_blocks(out), response_type="ephemeral")
             return
         bot.turn(client, channel, root["ts"], user, text)

@@ -65,8 +65,10 @@ class ContextTooLong(LLMError):
         self.used = used
 
 
-def complete(client, request: dict, deadline: float, idle_s: float) -> Reply:
-    """One attempt; raises LLMError (classified) on anything but a complete reply."""
+def complete(client, request: dict, deadline: float, idle_s: float,
+             on_delta: Callable[[str, str | None], None] | None = None) -> Reply:
+    """One attempt; raises LLMError (classified) on anything but a complete reply. `on_delta(kind, text)` sees a
+    streamed reply as it arrives ("content" pieces, "tool_call" when a call starts); it changes nothing else."""
     import openai
 
     remaining = deadline - time.monotonic()
@@ -76,7 +78,7 @@ def complete(client, request: dict, deadline: float, idle_s: float) -> Reply:
     try:
         response = client.chat.completions.create(**request, timeout=timeout)
         if request.get("stream"):
-            return _from_stream(response, deadline)
+            return _from_stream(response, deadline, on_delta)
         return _from_completion(response)
     except LLMError:
         raise
@@ -182,7 +184,7 @@ def _extra(obj, *names: str) -> str:
     return ""
 
 
-def _from_stream(stream, deadline: float) -> Reply:
+def _from_stream(stream, deadline: float, on_delta=None) -> Reply:
     content, reasoning, slots, by_index = [], [], [], {}
     finish, chunks = None, 0
     try:
@@ -197,6 +199,8 @@ def _from_stream(stream, deadline: float) -> Reply:
             if delta is not None:
                 content.append(delta.content or "")
                 reasoning.append(_extra(delta, "reasoning_content", "reasoning"))
+                if on_delta is not None and (delta.content or delta.tool_calls):
+                    on_delta("tool_call" if delta.tool_calls else "content", delta.content)
                 for tc in delta.tool_calls or []:
                     _add_call_piece(slots, by_index, tc)
             finish = choice.finish_reason or finish

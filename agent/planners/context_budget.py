@@ -90,6 +90,38 @@ def compact_tools(specs) -> list[dict]:
                                               "parameters": compact_schema(s.json_schema())}} for s in specs]
 
 
+TOOLS_TOKENS = 4_200
+"""The most the tool definitions of one request may take: with 20 tools (7k tokens) every request would be over the
+7k a first request should cost; past this the request carries the tools it most likely needs (`tools_for`)."""
+
+
+def tools_for(question: str, messages: list[dict], tools: dict, keep: tuple[str, ...] = (),
+              limit: int = TOOLS_TOKENS) -> dict:
+    """The tools one request binds: all of them when they fit in `limit` tokens; else the tools this thread already
+    used and `keep` (calls waiting on the agenda), then the tools the question fits best by the offline router's
+    scores (embeddings + the vocabulary the tools declare), until the limit. A tool left out is still validated and
+    run if the model names it (a later turn that uses it binds it from then on)."""
+    from agent.planners.routing import score_tools
+
+    everything = compact_tools(tools.values())
+    if request_tokens([], everything) <= limit:
+        return tools
+    used = [call["function"]["name"] for m in messages for call in m.get("tool_calls") or []
+            if isinstance(call, dict) and call.get("function", {}).get("name") in tools]
+    ranked = [name for name, _ in score_tools(question, tools)]
+    chosen: dict = {}
+    size = 0
+    for name in dict.fromkeys([*keep, *used, *ranked]):
+        if name not in tools:
+            continue
+        cost = request_tokens([], compact_tools([tools[name]]))
+        if size + cost > limit and chosen:
+            continue  # a smaller tool further down may still fit
+        chosen[name] = tools[name]
+        size += cost
+    return chosen
+
+
 # ---- tool results cut to a budget, as valid JSON ------------------------------------------------------------
 
 def tidy(value):

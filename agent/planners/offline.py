@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agent.answer import compose_answer
 from agent.planners import PlanStep, call_id, clarify
+from agent.planners.context_budget import read_tool_content
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import LIVE, mood, within_bound
 from agent.planners.intents import clauses
@@ -52,6 +53,9 @@ FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|onl
                        r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
                        r"same again)\b", re.IGNORECASE)
 COUNT_FIELDS = ("n", "k", "top_n", "limit")
+OUTCOME = re.compile(r"\b(how did (it|that|this|the (campaign|send|launch|audience|change))( \w+)? (do|go|perform|land)|"
+                     r"did (it|that|this|the (campaign|send|launch)) (work|pay off|help)|how is (it|that) (doing|going)|"
+                     r"(any|what are the|the) results( yet)?|was it worth it)\b", re.IGNORECASE)
 BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")  # why a draft came back from prepare_action
 
 
@@ -73,7 +77,7 @@ class OfflinePlanner:
         agenda = list(state.get("agenda") or [])
         if not calls and not agenda:
             if why := out_of_scope(state["question"]):  # data the warehouse lacks, a change no action makes
-                return PlanStep(answer=why)
+                return PlanStep(answer=cannot_help(tools, why))
             agenda = self.make_agenda(state, tools, env)
             if not agenda:
                 return PlanStep(answer=self.abstain(state["question"], tools))
@@ -86,7 +90,8 @@ class OfflinePlanner:
                 continue
             args = carry(step, calls, tools, env, state.get("question", ""))
             return PlanStep(calls=[{"id": call_id(), "name": step["name"], "args": args}], agenda=agenda)
-        if retry := self.within_bound(calls, tools, env):  # a draft came back beyond the bound per approval
+        drafted = [d.get("action") or (d.get("action_request") or {}).get("action") for d in state.get("drafts") or []]
+        if retry := self.within_bound(calls, tools, env, drafted):  # a draft came back beyond the bound per approval
             return PlanStep(calls=[{"id": call_id(), "name": retry["name"], "args": retry["args"]}], agenda=[])
         return PlanStep(answer=compose_answer(calls, state), agenda=[])
 
@@ -102,7 +107,35 @@ class OfflinePlanner:
                     return steps
         if (steps := self.follow_up(question, state, tools, env)) is not None:
             return steps
+        if steps := self.outcome_of_action(question, state, tools):
+            return steps
         return self.agenda_for(question, state, tools, env)
+
+    @staticmethod
+    def outcome_of_action(question: str, state: dict, tools: dict[str, ToolSpec]) -> list[dict] | None:
+        """"How did it do?" after an action ran in this thread: the read-only tool that takes the id the action's
+        result holds (launch_campaign → campaign_id → measure_campaign), on that id. Only for a question that asks
+        how something went and names no other tool's concepts more strongly."""
+        if not OUTCOME.search(question):
+            return None
+        messages = state.get("messages") or []
+        names = {c["id"]: c["function"]["name"] for m in messages for c in m.get("tool_calls") or []
+                 if isinstance(c, dict) and "function" in c}
+        for message in reversed(messages):
+            action = names.get(message.get("tool_call_id"))
+            if message.get("role") != "tool" or action not in tools or not tools[action].approval:
+                continue
+            metrics = (read_tool_content(message.get("content") or "") or {}).get("metrics") or {}
+            for key, value in metrics.items():
+                takers = [n for n, spec in tools.items() if not spec.approval and key.endswith("_id")
+                          and key in spec.json_schema().get("properties", {}) and n != action]
+                if takers and isinstance(value, str):
+                    # the taker that fits what was done and what is asked ("measure a launched campaign")
+                    ranked = dict(score_tools(f"{question} {tools[action].description}",
+                                              {n: tools[n] for n in takers}))
+                    return [{"name": max(takers, key=lambda n: ranked.get(n, 0)), "args": {key: value}}]
+            return None  # the last action holds no id a measuring tool reads
+        return None
 
     def agenda_for(self, text: str, state: dict, tools: dict[str, ToolSpec], env) -> list[dict]:
         """Steps for a message: one per clause that fits a tool; an action with its prerequisites, or a question."""
@@ -203,7 +236,7 @@ class OfflinePlanner:
         return None
 
     @staticmethod
-    def within_bound(calls: list[dict], tools: dict[str, ToolSpec], env) -> dict | None:
+    def within_bound(calls: list[dict], tools: dict[str, ToolSpec], env, drafted: list[str] = ()) -> dict | None:
         """When the last draft came back because a change exceeds the bound per approval ("search: +141% exceeds the
         ±25% bound"), the same draft with every change cut to the bound, computed against the current values: the
         largest step one approval allows, toward what was asked. Once per turn; the failed draft stays in the answer
@@ -213,8 +246,8 @@ class OfflinePlanner:
         if not last or last.get("ok") or not tools.get(last.get("name")) or not tools[last["name"]].approval:
             return None
         bound = BOUND.search(str(last.get("error") or ""))
-        if not bound or sum(c["name"] == last["name"] for c in calls) > 1:
-            return None
+        if not bound or sum(c["name"] == last["name"] for c in calls) > 1 or last["name"] in drafted:
+            return None  # once per turn: the redraft is drafted (it waits in the inbox) or came back too
         args = dict(last["args"])
         for param, values in last["args"].items():
             if param in current and isinstance(values, dict):

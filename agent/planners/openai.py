@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from agent.planners import PlanStep, call_id
 from agent.planners.briefing import system_prompt
 from agent.planners.chat import ContextTooLong, LLMError, Unsupported, complete, with_retries
-from agent.planners.context_budget import compact_tools, request_tokens
+from agent.planners.context_budget import compact_tools, request_tokens, tools_for
 from agent.planners.conversation import build
 from agent.planners.offline import OfflinePlanner
 from agent.planners.replies import (
@@ -62,6 +62,8 @@ class OpenAIPlanner:
         self.ctx = ctx
         self.label = ctx.model
         self.settings = LLMSettings.of(ctx)
+        self.on_text = None
+        """Streaming hook: called with ("reset", None) before each attempt, then as chat.complete's `on_delta`."""
 
     def client(self):
         import openai
@@ -85,7 +87,9 @@ class OpenAIPlanner:
 
     # ---- one step -------------------------------------------------------------------------------------------
     def _ask(self, state, tools, env, deadline, deferred) -> tuple[list[dict], str]:
-        schemas = compact_tools(tools.values())
+        bound = tools_for(state.get("question") or "", state.get("messages") or [], tools,
+                          keep=tuple(c.get("name") for c in deferred))
+        schemas = compact_tools(bound.values())
         system = system_prompt(self.ctx, env, tools)
         notes = [_deferred_note(deferred)] if deferred else []
         with self.client() as client:
@@ -127,7 +131,9 @@ class OpenAIPlanner:
         def attempt() -> Reply:
             for param in DROPPED_PARAMS.get(endpoint, ()):
                 request.pop(param, None)
-            reply = complete(client, request, deadline, self.settings.idle_timeout_s)
+            if self.on_text is not None:
+                self.on_text("reset", None)
+            reply = complete(client, request, deadline, self.settings.idle_timeout_s, self.on_text)
             try:
                 return _read(reply, set(tools))
             except ReplyError as err:

@@ -149,16 +149,18 @@ def out_of_scope(text: str) -> str | None:
     """Why no tool can answer or do what the text asks, when that is so; None otherwise. Quoted passages are
     content to send ("… Reply STOP to opt out"), not what is asked."""
     asked = re.sub(r"[\"“'‘][^\"”’]{3,300}?[\"”'’](?=\s|$|[,.;!?])", " ", text)
-    return next((f"I can't help with that here: {why}." for pattern, why in OUT_OF_SCOPE if pattern.search(asked)),
-                None)
+    return next((why for pattern, why in OUT_OF_SCOPE if pattern.search(asked)), None)
 
 
-def cannot_help(tools: dict[str, ToolSpec]) -> str:
+def cannot_help(tools: dict[str, ToolSpec], why: str | None = None) -> str:
+    """What the planner can do instead, after why it cannot answer (`why`: the reason known, else "rather not
+    guess")."""
     listing = "; ".join(f"{s.name.replace('_', ' ')} ({_lower_first(s.description)})"
                         for s in tools.values() if not s.approval)
-    return ("I can't answer that from the marketing warehouse, and I'd rather not guess. "
-            f"Here is what I can do: {listing}. I can also draft audiences, sends and budget changes "
-            "for an approver.")
+    opening = (f"I can't answer that from the marketing warehouse: {why}. " if why else
+               "I can't answer that from the marketing warehouse, and I'd rather not guess. ")
+    return (opening + f"Here is what I can do: {listing}. I can also draft audiences, sends, budget changes and "
+            "campaigns for an approver.")
 
 
 def _lower_first(text: str) -> str:

@@ -205,3 +205,42 @@ def demo_leads(case: dict) -> list[str]:
     res = _demo("score_leads", {})
     auc = res.metrics.get("cv_auc")
     return [] if auc is not None and auc >= 0.75 else [f"lead CV AUC {auc}"]
+
+
+@check
+def demo_campaign_lift(case: dict) -> list[str]:
+    """measure_campaign on the demo's past campaigns against an independent computation from the raw rows (pandas:
+    each member converted or not in the 30 days after the send; the Wald interval of the difference in proportions)
+    and against the planted truth: the truth inside the 95 % interval, the null campaign not called significant."""
+    from datetime import timedelta
+
+    from scipy.stats import norm
+
+    from tools.warehouse import connect
+
+    why = []
+    con = connect(demo_home() / "warehouse.duckdb")
+    try:
+        truth = dict(con.execute("SELECT campaign_id, true_lift FROM demo_campaign_truth").fetchall())
+        for campaign, true_lift in truth.items():
+            m = run_tool("measure_campaign", {"campaign_id": campaign}, con, demo_home()).metrics
+            send, window = con.execute("SELECT send_at::DATE, window_days FROM campaign_launches WHERE campaign_id = ?",
+                                       [campaign]).fetchone()
+            members = con.execute("SELECT customer_id, arm FROM campaign_members WHERE campaign_id = ?",
+                                  [campaign]).df()
+            buyers = set(con.execute("SELECT DISTINCT customer_id FROM orders WHERE order_date >= ? AND "
+                                     "order_date < ?", [send, send + timedelta(days=window)]).df()["customer_id"])
+            members["converted"] = members["customer_id"].isin(buyers)
+            rates = members.groupby("arm")["converted"].agg(["mean", "size"])
+            (p1, n1), (p0, n0) = rates.loc["treated"], rates.loc["holdout"]
+            half = norm.ppf(0.975) * ((p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0) ** 0.5)
+            why += close(m["lift"], p1 - p0, abs_=1e-9, label=f"{campaign} lift")
+            why += close(m["ci_low"], p1 - p0 - half, abs_=1e-9, label=f"{campaign} ci_low")
+            why += close(m["ci_high"], p1 - p0 + half, abs_=1e-9, label=f"{campaign} ci_high")
+            if not m["ci_low"] <= true_lift <= m["ci_high"]:
+                why.append(f"{campaign}: planted lift {true_lift} outside [{m['ci_low']:.4f}, {m['ci_high']:.4f}]")
+            if true_lift == 0 and m["ci_low"] > 0:
+                why.append(f"{campaign}: the null campaign was called significant")
+    finally:
+        con.close()
+    return why

@@ -91,8 +91,12 @@ def test_viewer_cannot_draft_and_ceo_claim_is_refused(demo_copy):
 
 
 def test_budget_change_beyond_the_bound_never_reaches_an_approver(agent, agent_ctx):
+    """The change asked for is refused before any approver sees it; what is drafted instead is the largest step one
+    approval allows, toward what was asked, and the answer says so."""
     out = agent.ask("Set the search daily budget to 9000")
-    assert out["pending_approval"] is None
-    call = [c for c in out["tool_calls"] if c["name"] == "update_budget"][0]
-    assert not call["ok"] and "not sent for approval" in call["error"] and "exceeds" in call["error"]
+    failed = [c for c in out["tool_calls"] if c["name"] == "update_budget" and not c["ok"]]
+    assert failed and "not sent for approval" in failed[0]["error"] and "exceeds" in failed[0]["error"]
     assert "exceeds" in out["answer"]
+    (pending,) = out["pending_approvals"]
+    assert pending["action"] == "update_budget"
+    assert pending["args"]["daily_budgets"]["search"] < 9000 and "+25%" in pending["description"]

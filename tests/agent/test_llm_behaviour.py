@@ -17,7 +17,7 @@ from datetime import date
 import pytest
 
 from agent.context import Context
-from agent.planners.context_budget import compact_tools, estimate_tokens, request_tokens
+from agent.planners.context_budget import compact_tools, estimate_tokens, request_tokens, tools_for
 from agent.runner import Northstar
 from tests.agent.conftest import seed_churn_run
 from tests.agent.realistic_openai import RealisticOpenAI, answer, call, calls
@@ -156,17 +156,16 @@ def test_two_actions_in_one_message_are_both_drafted_one_approval_each(demo_copy
     medium = {"name": "Winback Medium", "source": "churn", "risk_band": "medium"}
     model.enqueue(calls(call("create_audience", high), call("create_audience", medium)),
                   calls(call("create_audience", medium)),
-                  answer("Both audiences are created: 'Winback High' and 'Winback Medium'."))
+                  answer("Both audiences are drafted and wait for an approver."))
     ns = northstar(demo_copy, model.url)  # the local user drafts and approves (the approvals suite covers roles)
     out = ns.ask("Save the high and the medium risk churners as two audiences")
-    assert out["pending_approval"]["args"]["name"] == "Winback High"
-    out = ns.decide(out["thread_id"], "approve")
-    assert out["pending_approval"]["args"]["name"] == "Winback Medium"  # the second was kept, not dropped
+    assert [p["args"]["name"] for p in out["pending_approvals"]] == ["Winback High", "Winback Medium"]
     note = [m["content"] for m in model.requests[1]["messages"] if m["role"] == "system"][-1]
-    assert "Not drafted yet" in note and "Winback Medium" in note
-    out = ns.decide(out["thread_id"], "approve")
-    assert [c["name"] for c in out["tool_calls"] if c["ok"]] == ["create_audience", "create_audience"]
-    assert out["grounded"] is True and "Both audiences are created" in out["answer"]
+    assert "Not drafted yet" in note and "Winback Medium" in note  # the second was kept, not dropped
+    assert out["grounded"] is True and "Both audiences are drafted" in out["answer"]
+    for decided, request in enumerate(out["pending_approvals"], start=1):  # each decided on its own
+        done = ns.decide(request["id"], "approve")
+        assert [c["name"] for c in done["tool_calls"] if c["ok"]] == ["create_audience"] * decided
 
 
 @GROUNDING_V2
@@ -205,10 +204,16 @@ def test_tool_schemas_are_compact_and_complete():
     compact = compact_tools(tools.values())
     text = json.dumps(compact)
     assert '"title"' not in text and '{"type": "null"}' not in text
-    assert estimate_tokens(json.dumps(compact, separators=(",", ":"), ensure_ascii=False)) <= 6_000
     for spec, schema in zip(tools.values(), compact, strict=True):
         assert set(schema["function"]["parameters"].get("properties", {})) == set(
             spec.json_schema().get("properties", {}))
+    for question, needed in [("Plan a win-back email for the at-risk customers", "plan_campaign"),
+                             ("Did the December win-back work?", "measure_campaign"),
+                             ("Move 10% of display to email from Monday", "update_budget"),
+                             ("How many support tickets were logged in September?", "query_data")]:
+        bound = compact_tools(tools_for(question, [], tools).values())  # what one request carries
+        assert estimate_tokens(json.dumps(bound, separators=(",", ":"), ensure_ascii=False)) <= 6_000
+        assert needed in [b["function"]["name"] for b in bound]
 
 
 @SERIALISER

@@ -1,7 +1,11 @@
 """The web UI in a real browser: Debian's headless Chromium driven by Playwright for Python.
 
 The page loads, a typed question gets an answer and a chart, and an approver's click on Approve executes the
-action (a row in the outbox). Screenshots go to the test's folder and, as the current ones, to docs/img/.
+action (a row in the outbox). A drafted action does not lock the conversation: the analyst keeps chatting while an
+approver, in a session of their own, approves it, and the outcome appears in the analyst's thread. A streamed
+answer shows before it is complete, a message typed meanwhile is queued visibly, Stop ends the turn and the queued
+message runs. Screenshots go to the test's folder and, as the current ones, to docs/img/. Servers listen on ports
+8750-8799.
 """
 
 from __future__ import annotations
@@ -109,11 +113,11 @@ def test_browser_ask_chart_and_approve(demo_copy, tmp_path):
             choose_user(page, "ben (analyst)")
             page.locator("#ns-new").click()
             expect(page.locator("#ns-chat").get_by_text("Evidence · 1 tool call")).to_have_count(0)
-            question.fill("Save the high risk churners as an audience called 'Browser Winback'")
+            question.fill("Save the high risk churners as an audience called 'Browser Rescue'")
             page.locator("#ns-ask").click()
             expect(page.locator("#ns-chat").get_by_text("Waiting for approval").first).to_be_visible()
             page.get_by_role("tab", name="Approvals").click()
-            page.locator("#ns-pending label").filter(has_text="Browser Winback").first.click()
+            page.locator("#ns-pending label").filter(has_text="Browser Rescue").first.click()
             expect(page.locator("#ns-card")).to_contain_text("Requested by ben")
             expect(page.locator("#ns-approve")).to_be_disabled()  # ben is an analyst
 
@@ -137,4 +141,127 @@ def test_browser_ask_chart_and_approve(demo_copy, tmp_path):
     rows = outbox_rows(demo_copy / "warehouse.duckdb")
     assert len(rows) == 1, rows
     action, payload, approved_by = rows[0]
-    assert action == "create_audience" and "Browser Winback" in payload and approved_by == "ana", rows
+    assert action == "create_audience" and "Browser Rescue" in payload and approved_by == "ana", rows
+
+
+PORTS = iter(range(8751, 8800))
+
+
+def login(browser, url: str, user: str, password: str):
+    """A browser context signed in as `user` (the login form's POST, as the page would send it)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 980})
+    response = context.request.post(url + "login", form={"username": user, "password": password})
+    assert response.ok, response.text()
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.goto(url)
+    return page
+
+
+def ask(page, question: str) -> None:
+    box = page.locator("#ns-question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_browser_keep_chatting_while_another_user_approves(demo_copy, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.agent.conftest import seed_churn_run
+
+    executable = ensure_chromium()
+    seed_churn_run(demo_copy)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    env = {"NORTHSTAR_UI_LOGINS": "ben:pw-ben,ana:pw-ana"}
+    with gradio_server(demo_copy, env=env, port=next(PORTS)) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(executable), args=ARGS, headless=True)
+        ben = ana = None
+        try:
+            expect.set_options(timeout=120_000)
+            ben = login(browser, url, "ben", "pw-ben")
+            ask(ben, "Save the high risk churners as an audience called 'Browser Rescue'")
+            chat = ben.locator("#ns-chat")
+            expect(chat.get_by_text("Waiting for approval").first).to_be_visible()
+            # the conversation goes on: a real answer in the same thread, not "waiting for a decision"
+            ask(ben, "How did our channels perform last month?")
+            expect(chat.get_by_text(re.compile(r"ROAS \d")).first).to_be_visible()
+            expect(chat).not_to_contain_text("waiting for a decision")
+            assert outbox_rows(demo_copy / "warehouse.duckdb") == []
+
+            ana = login(browser, url, "ana", "pw-ana")  # another user, another session
+            ana.get_by_role("tab", name="Approvals").click()
+            ana.locator("#ns-pending label").filter(has_text="Browser Rescue").first.click()
+            expect(ana.locator("#ns-card")).to_contain_text("Requested by **ben**".replace("**", ""))
+            expect(ana.locator("#ns-approve")).to_be_enabled()
+            time.sleep(0.6)
+            ana.screenshot(path=shots / "approvals.png")
+            shutil.copy(shots / "approvals.png", DOCS_IMG / "approvals.png")
+            ana.locator("#ns-approve").click()
+            expect(ana.locator("#ns-decision")).to_contain_text("Approved by ana")
+
+            # the outcome is posted into ben's thread, where ben sees it without asking
+            expect(chat.get_by_text(re.compile(r"Approved by ana .*Created audience 'Browser Rescue'"))).to_be_visible()
+            time.sleep(0.5)
+            ben.screenshot(path=shots / "outcome.png")
+            shutil.copy(shots / "outcome.png", DOCS_IMG / "inbox-outcome.png")
+        except Exception:
+            for name, page in (("ben", ben), ("ana", ana)):
+                if page is not None:
+                    page.screenshot(path=shots / f"failure-{name}.png")
+            print(f"failure screenshots: {shots}")
+            raise
+        finally:
+            browser.close()
+    rows = outbox_rows(demo_copy / "warehouse.duckdb")
+    assert len(rows) == 1 and "Browser Rescue" in rows[0][1] and rows[0][2] == "ana", rows
+
+
+def test_browser_streams_queues_and_stops(demo_copy, tmp_path):
+    """With a model that streams slowly: the answer shows before it is complete, a second message is queued
+    visibly, Stop ends the first turn at once, and the queued message then runs in the same thread."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.agent.realistic_openai import RealisticOpenAI, answer, call, calls
+
+    executable = ensure_chromium()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    slow = " ".join(["Spend in September was {{-1.metrics.spend|k}}."] * 60)
+    with RealisticOpenAI() as model:
+        model.enqueue(calls(call("campaign_report", {"start": "2026-09-01", "end": "2026-09-30"})),
+                      answer(slow, delay=0.15),
+                      calls(call("campaign_report", {"start": "2026-08-01", "end": "2026-08-31"})),
+                      answer("Spend in August was {{-1.metrics.spend|k}}."))
+        env = {"NORTHSTAR_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.url,
+               "NORTHSTAR_MODEL": "realistic-1", "NORTHSTAR_AS_OF": "2026-09-30", "NORTHSTAR_USER": "ana"}
+        with gradio_server(demo_copy, env=env, port=next(PORTS)) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(executable), args=ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1440, "height": 980})
+            page.set_default_timeout(90_000)
+            try:
+                expect.set_options(timeout=90_000)
+                page.goto(url)
+                ask(page, "How did September go?")
+                chat, stop = page.locator("#ns-chat"), page.locator("#ns-stop")
+                expect(chat.get_by_text("Spend in September was").first).to_be_visible()
+                first_text = time.monotonic()
+                expect(stop).to_be_visible()  # still answering: the text came before the answer was complete
+                ask(page, "And in August?")
+                expect(page.locator("#ns-queued")).to_contain_text("And in August?")
+                page.screenshot(path=shots / "streaming.png")
+                shutil.copy(shots / "streaming.png", DOCS_IMG / "streaming.png")
+                stop.click()
+                expect(chat.get_by_text("Stopped").first).to_be_visible()
+                assert time.monotonic() - first_text < 8, "Stop ends the turn long before the 9 s answer would"
+                expect(chat.get_by_text(re.compile(r"Spend in August was \S+"))).to_be_visible()
+                expect(page.locator("#ns-queued")).not_to_contain_text("August")
+                expect(stop).to_be_hidden()
+                page.screenshot(path=shots / "stopped.png")
+            except Exception:
+                page.screenshot(path=shots / "failure.png")
+                print(f"failure screenshot: {shots / 'failure.png'}")
+                raise
+            finally:
+                browser.close()
+        model.check()

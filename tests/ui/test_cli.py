@@ -5,7 +5,7 @@ from tests.conftest import run_cli
 
 def test_help_lists_commands():
     out = run_cli("--help", check=True).stdout
-    for cmd in ("init", "load", "tables", "tools", "tool"):
+    for cmd in ("init", "load", "tables", "tools", "tool", "serve", "ask", "approvals", "approve"):
         assert cmd in out
 
 

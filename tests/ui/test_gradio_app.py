@@ -35,9 +35,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gradio_server(home: Path, env: dict | None = None, start_timeout: float = 150.0):
+def gradio_server(home: Path, env: dict | None = None, start_timeout: float = 150.0, port: int | None = None):
     """Start `launch(ctx, host, port)` for `home`; yield its URL; stop it (and only it) afterwards."""
-    port = free_port()
+    port = port or free_port()
     log = home / f"ui-{port}.log"
     full_env = {**os.environ, "NORTHSTAR_ROLES": ROLES, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
                 "NO_PROXY": "127.0.0.1,localhost", **(env or {})}
@@ -103,7 +103,8 @@ def test_ui_through_gradio_client(demo_copy, tmp_path):
     with gradio_server(demo_copy) as url:
         client = client_for(url)
         out = client.predict("How did our channels perform last month?", [], "ana", api_name="/ask")
-        chat, _msg, badge, _pick, metrics, chart, table, csv, threads, _pending = map(value_of, out)
+        chat, _msg, badge, _pick, metrics, chart, table, csv, threads, _pending, queued = map(value_of, out)
+        assert not queued, "nothing was queued"
         answer = answers(chat)[-1]
         assert re.search(r"\d[\d,.]*", answer) and "ROAS" in answer, answer
         evidence = [m for m in chat if "campaign_report" in ((m.get("metadata") or {}).get("title") or "")]
@@ -132,9 +133,10 @@ def test_ui_through_gradio_client(demo_copy, tmp_path):
         # an action waits for an approver: a viewer is refused, an approver's edit runs it
         out = client.predict("Save the high risk churners as an audience called 'UI Winback'", [], "ben",
                              api_name="/ask")
-        chat, pending = out[0], out[-1]
+        chat, pending = out[0], out[-2]
         assert any("Waiting for approval" in a for a in answers(chat))
-        action_thread = pending["choices"][0][1]  # the request's thread, as listed in the approvals panel
+        action_thread = pending["choices"][0][1]  # the draft's request id, as listed in the approvals panel
+        assert action_thread.startswith("a-")
         refused = client.predict(action_thread, "", [], "vic", api_name="/approve")
         assert "vic is a viewer" in refused[0]
         done = client.predict(action_thread, '{"name": "UI Winback edited"}', [], "ana", api_name="/edit")
@@ -145,7 +147,7 @@ def test_ui_through_gradio_client(demo_copy, tmp_path):
         with pytest.raises(Exception):  # noqa: B017 - gradio_client's error type differs between versions
             client_for(url).predict(thread_id, api_name="/open_thread")
         client = client_for(url, auth=("ana", "open-sesame"))
-        listed = client.predict(api_name="/new_thread")[-2]  # what a page load shows: the user's own threads
+        listed = client.predict(api_name="/new_thread")[-3]  # what a page load shows: the user's own threads
         assert [value for _label, value in listed["choices"]] == [thread_id], "ben's and the rest are not listed"
         chat = client.predict(thread_id, api_name="/open_thread")[0]
         assert text_of(chat[0]) == "How did our channels perform last month?"

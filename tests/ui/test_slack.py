@@ -277,3 +277,32 @@ def test_pending_lists_only_what_the_asking_user_may_see(demo_copy):
     shown = lambda user: json.dumps(bot.pending_blocks(user))  # noqa: E731
     assert "Winback Slack" in shown("UANA") and "Winback Slack" in shown("UBEN")
     assert "Winback Slack" not in shown("UVIC") and "Nothing is waiting" in shown("UVIC")
+
+
+def test_progress_edits_one_message_at_most_once_a_second_with_the_streamed_answer():
+    """Steps and grounded sentences arrive faster than Slack allows edits: one edit a second at most, showing the
+    running step, then the answer so far; a withdrawn stream (answer_reset) is not shown."""
+    from ui.slack_bot import Progress
+
+    class Client:
+        def __init__(self):
+            self.updates: list[tuple[float, dict]] = []
+
+        def chat_update(self, **kw):
+            self.updates.append((time.monotonic(), kw))
+
+    client = Client()
+    progress = Progress(client, "C1", "1.0", every_s=0.3)
+    progress({"event": "tool_start", "name": "campaign_report", "args": {}})
+    progress({"event": "answer_delta", "text": "Draft that turns into a call. "})
+    progress({"event": "answer_reset"})
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        progress({"event": "answer_delta", "text": "Spend was 202K. "})
+        time.sleep(0.02)
+    times = [t for t, _ in client.updates]
+    assert 3 <= len(times) <= 5, len(times)  # ~50 events in 1 s, an edit every 0.3 s
+    assert all(b - a >= 0.29 for a, b in zip(times, times[1:], strict=False))
+    first, last = client.updates[0][1], client.updates[-1][1]
+    assert "campaign_report" in str(first["blocks"]) and last["channel"] == "C1" and last["ts"] == "1.0"
+    assert last["text"].startswith("Spend was 202K.") and "turns into a call" not in str(last["blocks"])

@@ -1,9 +1,7 @@
-"""The warehouse and its tools from the command line: init, load, tables, tools, tool."""
+"""The warehouse and its tools from the command line: init, simulate-campaign, load, tables, tools, tool."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -47,6 +45,31 @@ def init(state: typer.Context,
                   + f" ({took:.1f} s). Planted truths: docs/demo-data.md.")
 
 
+@commands.command("simulate-campaign")
+def simulate_campaign(state: typer.Context,
+                      campaign_id: Annotated[str, typer.Argument(help="A launched campaign (launch_campaign).")],
+                      lift: Annotated[float, typer.Option(help="True absolute lift in conversion rate (0.03 = +3 pp).")
+                                      ] = 0.03,
+                      seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+                      as_json: Annotated[bool, typer.Option("--json")] = False):
+    """Demo only: write the orders a launched campaign's window would bring, with a true effect you choose, so
+    `measure_campaign` has something to measure (docs/campaigns.md). Never run it on real data."""
+    from tools.warehouse import simulate_outcomes
+
+    con = open_warehouse(ctx_of(state))
+    try:
+        result = simulate_outcomes(con, campaign_id, true_lift=lift, seed=seed)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    finally:
+        con.close()
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"Simulated {campaign_id}: " + ", ".join(f"{k} {v}" for k, v in result.items()
+                                                            if not isinstance(v, dict | list)))
+
+
 @commands.command()
 def load(state: typer.Context, table: str, file: Path,
          mode: Annotated[str, typer.Option(help="append or replace.")] = "append",
@@ -60,29 +83,34 @@ def load(state: typer.Context, table: str, file: Path,
          as_json: Annotated[bool, typer.Option("--json")] = False):
     """Import a CSV / Parquet / JSON file into TABLE (canonical tables are validated; all or nothing; audited).
 
-    Exit codes: 1 the file does not fit, 2 the table or an option is refused, 3 the user may not load."""
-    from dataclasses import asdict
-
-    from tools.warehouse import LoadError, load_file
+    Sent to the running `northstar serve` when there is one. Exit codes: 1 the file does not fit, 2 the table or an
+    option is refused, 3 the user may not load."""
+    from ui.cli.remote import remote_of, upload
 
     ctx = ctx_of(state)
-    user = user or ctx.user
-    why = ctx.refusal(user, "load")
-    con = open_warehouse(ctx)
-    try:
-        report = load_file(con, table, file, mode, header=header, date_format=date_format, date_window=date_window,
-                           columns=[c.strip() for c in columns.split(",")] if columns else None, user=user,
-                           refusal=why and f"{why} Roles come from NORTHSTAR_ROLES (user:role pairs).")
-    except LoadError as exc:
-        fail(str(exc), 3 if why else 2 if exc.refused else 1)
+    if remote := remote_of(ctx):
+        report = upload(remote, table, file, {"mode": mode, "header": header, "columns": columns,
+                                              "date_format": date_format, "date_window": date_window, "user": user})
+    else:
+        from ui.server.ops import OpError
+        from ui.server.ops import load as load_op
+
+        con = open_warehouse(ctx)
+        try:
+            report = load_op(ctx, con, table, file, mode=mode, header=header, columns=columns,
+                             date_format=date_format, date_window=date_window, user=user)
+        except OpError as exc:
+            fail(str(exc), exc.code)
+        finally:
+            con.close()
     if as_json:
-        print_json(asdict(report))
+        print_json(report)
         return
-    for warning in report.warnings:
+    for warning in report["warnings"]:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
-    kind = "validated against the schema" if report.canonical else "types inferred"
-    typer.echo(f"Loaded {report.rows_in_file:,} rows from {file} into {report.table} ({kind}); "
-               f"{report.rows_before:,} → {report.rows_after:,} rows.")
+    kind = "validated against the schema" if report["canonical"] else "types inferred"
+    typer.echo(f"Loaded {report['rows_in_file']:,} rows from {file} into {report['table']} ({kind}); "
+               f"{report['rows_before']:,} → {report['rows_after']:,} rows.")
 
 
 @commands.command()
@@ -92,9 +120,17 @@ def tables(state: typer.Context, as_json: Annotated[bool, typer.Option("--json")
     from rich.table import Table
 
     from tools.warehouse import table_summary
+    from ui.cli.remote import remote_of
 
-    con = open_warehouse(ctx_of(state), read_only=True)
-    rows = table_summary(con)
+    ctx = ctx_of(state)
+    if remote := remote_of(ctx):  # the server holds the file: ask it
+        rows = remote.call("GET", "/tables")
+    else:
+        con = open_warehouse(ctx, read_only=True)
+        try:
+            rows = table_summary(con)
+        finally:
+            con.close()
     if as_json:
         print_json(rows)
         return
@@ -109,17 +145,16 @@ def list_tools(as_json: Annotated[bool, typer.Option("--json")] = False):
     """List the registered tools (with JSON schemas under --json)."""
     from tools import load_tools
 
-    registry = load_tools()
     if as_json:
-        print_json([{"name": spec.name, "description": spec.description, "approval": spec.approval,
-                     "parameters": spec.json_schema(), "example": spec.example.model_dump(mode="json"),
-                     "requests": list(spec.requests)} for spec in registry.values()])
+        from ui.server.ops import tool_list
+
+        print_json(tool_list())
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table("tool", "approval", "description")
-    for spec in registry.values():
+    for spec in load_tools().values():
         table.add_row(spec.name, "yes" if spec.approval else "", spec.description)
     Console().print(table)
 
@@ -131,83 +166,43 @@ def tool(state: typer.Context, name: str,
          as_json: Annotated[bool, typer.Option("--json")] = False):
     """Run one tool against the warehouse and print its result (actions need `northstar ask` and approval).
 
-    Every run is written to the audit log: user, arguments, outcome."""
-    from pydantic import ValidationError
-
-    from tools import ToolContext, ToolError, format_validation_error, get_tool
-    from tools.warehouse import WarehouseError
+    Every run is written to the audit log: user, arguments, outcome. Sent to the running `northstar serve` when
+    there is one."""
+    from ui.cli.remote import remote_of
 
     ctx = ctx_of(state)
-    user = user or ctx.user
-    con = open_warehouse(ctx)
-    record = _auditor(con, name, user, args)
-    try:
-        spec = get_tool(name)
-    except ToolError as exc:
-        record("refused", str(exc))
-        fail(str(exc), 2)
-    if spec.approval:
-        message = f"{name} is an action and needs approval: ask for it with `northstar ask` and approve it."
-        record("refused", message)
-        fail(message, 2)
-    try:
-        params = spec.parse(json.loads(args))
-    except json.JSONDecodeError as exc:
-        record("refused", f"--args is not valid JSON: {exc}")
-        fail(f"--args is not valid JSON: {exc}", 2)
-    except ValidationError as exc:
-        record("refused", format_validation_error(name, exc))
-        fail(format_validation_error(name, exc), 2)
-    except ToolError as exc:  # a table argument naming one of Northstar's own tables
-        record("refused", str(exc))
-        fail(str(exc), 2)
-    try:
-        tool_ctx = ToolContext(home=ctx.home, user=user, role=ctx.role_of(user), max_budget_change=ctx.max_budget_change,
-                               query_memory_mb=ctx.query_memory_mb, query_threads=ctx.query_threads)
-        result = spec.run(con, params, tool_ctx)
-    except (ToolError, WarehouseError) as exc:
-        record("error", str(exc))
-        fail(str(exc))
-    except Exception as exc:
-        record("crash", f"{type(exc).__name__}: {exc}")
-        raise
-    record("ok", result.summary[:500])
+    if remote := remote_of(ctx):
+        result = remote.call("POST", f"/tools/{name}", json={"args": args, "user": user})
+    else:
+        from ui.server.ops import OpError, run_tool
+
+        con = open_warehouse(ctx)
+        try:
+            result = run_tool(ctx, con, name, args, user)
+        except OpError as exc:
+            fail(str(exc), exc.code)
+        finally:
+            con.close()
     if as_json:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        print_json(result)
         return
     _render_result(result)
 
 
-def _auditor(con, name: str, user: str, args: str):
-    """Writes one `northstar tool` run to the audit log (the arguments as given, parsed when they are JSON)."""
-    from tools.warehouse import audit
-
-    try:
-        given = json.loads(args)
-    except json.JSONDecodeError:
-        given = {"raw": args[:2000]}
-
-    def record(outcome: str, detail: str) -> None:
-        audit(con, "tool_call", name[:200], user=user, thread=None, args=given, outcome=outcome,
-              detail=f"northstar tool: {detail}")
-
-    return record
-
-
-def _render_result(result) -> None:
+def _render_result(result: dict) -> None:
     """A tool's summary, its first 20 rows × 10 columns as a table, then its warnings."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    console.print(result.summary)
-    if result.data:
-        columns = list(result.data[0])[:10]
+    console.print(result["summary"])
+    if result.get("data"):
+        columns = list(result["data"][0])[:10]
         table = Table(*columns)
-        for row in result.data[:20]:
+        for row in result["data"][:20]:
             table.add_row(*[_fmt(row.get(column)) for column in columns])
         console.print(table)
-    for warning in result.warnings:
+    for warning in result.get("warnings") or []:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
