@@ -39,6 +39,8 @@ from tools.registry import ToolSpec
 ACTION_MIN = 0.30      # an instruction drafts an action that fits it at least this well …
 ACTION_MARGIN = 0.15   # … and, when its inputs are in the instruction, no worse than this below the best analysis
 SLOT_BONUS = 0.12      # an action whose required inputs the instruction gives
+BARE_MIN = 0.45        # an action none of whose inputs the instruction gives, and that needs none ("launch it"),
+                       # only when it fits at least this well: "run the approved action" is not a campaign launch
 ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
@@ -226,7 +228,7 @@ class OfflinePlanner:
                     found = 1  # "put the optimiser's plan live", "… and make it live": an analysis supplies it
                 asks = bool(missing_inputs({"name": name, "args": drafted}, tools[name], []))
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
-                        else score >= max(ACTION_MIN, best[0] - (ASK_MARGIN if asks else 0)))
+                        else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
                 if fits:
                     drafts.append((score + SLOT_BONUS * bool(found), name))
             if drafts:

@@ -114,6 +114,8 @@ def test_each_clause_that_fits_a_tool_becomes_a_step(tools, env):
     ("Shift a fifth of video to email, just as a test, don't change anything", "hypothetical"),
     ("Give me the revenue for email last month", "question"),
     ("How should we split the budget?", "hypothetical"),
+    ("ok and just email + affiliate?", "question"),  # channels named in a question, not "email the VIPs"
+    ("can you email the at-risk customers?", "instruction"),
 ])
 def test_mood_tells_instructions_from_questions_and_what_ifs(text, expected):
     assert mood(text) == expected

@@ -266,7 +266,20 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
+    _missing_tables(con)
     return SCHEMA_VERSION
+
+
+def _missing_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Tables of the current schema that a warehouse at this version lacks (one built by a development build that
+    recorded a version before all of its tables existed) are created; existing tables are never touched."""
+    from tools.warehouse.schema import ddl
+
+    have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                      "WHERE table_schema = current_schema()").fetchall()}
+    for table in TABLES:
+        if table.name not in have:
+            con.execute(ddl(table))
 
 
 @contextmanager

@@ -28,6 +28,9 @@ INSTRUCTION = re.compile(  # an imperative verb at the start of the request or o
     rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
     rf"gather|collect|compile|load|assemble)\b"
     rf"(?!\s+(?:me|us)\b)", re.I)
+CHANNEL_VERB = re.compile(r"\b(?:email|e-mail|text|sms|push|mail|message)$", re.I)
+CHANNEL_OBJECT = re.compile(r"^\s+(?:the|our|all|every|them|those|these|it|this|that|customers?|people|users?|"
+                            r"buyers|shoppers|members|vips?|winback|audience)\b|['\"“‘]", re.I)
 LIVE = re.compile(r"\b(?:put|make|push|take|set|go|switch|turn)\b[^.?!]{0,40}\blive\b|\bgo ahead\b|"
                   r"\b(?:apply|implement|enact|action|adopt|execute|use|activate)\b", re.I)
 HYPOTHETICAL = re.compile(
@@ -43,7 +46,11 @@ def mood(text: str) -> str:
     """'instruction' (do something), 'hypothetical' (what if … / don't change anything) or 'question'."""
     if HYPOTHETICAL.search(text):
         return "hypothetical"
-    if INSTRUCTION.search(text) or (LIVE.search(text) and not QUESTION_START.search(text)):
+    verb = INSTRUCTION.search(text)
+    if verb and CHANNEL_VERB.search(verb.group(0)) and text.rstrip().endswith("?") and not CHANNEL_OBJECT.search(
+            text[verb.end():]):
+        verb = None  # "ok and just email + affiliate?": channels named in a question, not "email the VIPs"
+    if verb or (LIVE.search(text) and not QUESTION_START.search(text)):
         return "instruction"
     return "question"
 
