@@ -289,3 +289,13 @@ def test_measured_incremental_roi_calibrates_the_budget_curves(demo_con):
     assert calibrated.metrics["calibrated_channels"] == ["email"]
     with pytest.raises(ToolError, match="unknown channel"):
         budget.run(demo_con, {"bootstrap": 20, "incremental_roi": {"tv": 2.0}})
+
+
+def test_an_empty_source_is_not_blamed_on_consent(demo_rw):
+    """A segment name not in the run: the plan says the audience is empty before consent, not that nobody
+    consented."""
+    from tools.analytics.customers.segmentation import SegmentParams, segment_customers
+
+    segment_customers(demo_rw, SegmentParams())
+    with pytest.raises(ToolError, match="empty before any consent check: segment 'Nobody Here'"):
+        get_tool("plan_campaign").run(demo_rw, {"source": "segment", "segment": "Nobody Here", "channel": "email"})

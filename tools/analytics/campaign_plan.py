@@ -242,6 +242,11 @@ def build_plan(con: duckdb.DuckDBPyConnection, brief: CampaignBrief, today: date
     goal = resolve_goal(brief.goal)
     cpm = brief.cost_per_message if brief.cost_per_message is not None else COST_PER_MESSAGE[brief.channel]
     screened, args, info, notes = audience_sql(con, brief)
+    if info.get("candidates") == 0:  # nobody to screen: the source itself is empty, consent is not the reason
+        what = (f"segment {brief.segment!r} has no members in the {info.get('source') or 'latest segment run'}"
+                if brief.source == "segment" else f"the {info.get('source') or brief.source} has no members here")
+        raise ToolError(f"The audience is empty before any consent check: {what}. Check the name (segment_customers "
+                        "lists the segments), or choose another source.")
     if info["size"] == 0:
         raise ToolError(f"Nobody in the audience may be contacted by {brief.channel} ({describe(info['excluded'])})"
                         f": choose another channel or source.")
