@@ -9,14 +9,11 @@ then narrowed to 420 px and the same chart must re-fit (Vega's container autosiz
 
 from __future__ import annotations
 
-import socket
 import time
-
-import pytest
 
 from tests.ui import test_gradio_app
 from tests.ui.test_browser import ARGS, ensure_chromium
-from tests.ui.test_gradio_app import gradio_server
+from tests.ui.test_gradio_app import free_port_in, gradio_server
 
 PORTS = range(8800, 8850)
 CHARTS = [  # question, the chart's title
@@ -47,14 +44,7 @@ CHIPS = """() => [...document.querySelectorAll('#ns-badge .ns-chip')].map(c => {
 
 
 def port_in_range() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"no free port in {PORTS.start}–{PORTS.stop - 1} for the UI server")
+    return free_port_in(PORTS)
 
 
 def inside(inner: dict, outer: dict) -> bool:

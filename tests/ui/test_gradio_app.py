@@ -34,6 +34,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_in(ports: range) -> int:
+    """A free port in a test's own range (tests that run beside others keep out of each other's ports)."""
+    import random
+
+    for port in random.sample(list(ports), len(ports)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free port in {ports.start}–{ports.stop - 1}")
+
+
 @contextlib.contextmanager
 def gradio_server(home: Path, env: dict | None = None, start_timeout: float = 150.0, port: int | None = None):
     """Start `launch(ctx, host, port)` for `home`; yield its URL; stop it (and only it) afterwards."""

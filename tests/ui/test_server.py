@@ -23,6 +23,7 @@ import pytest
 
 from agent.context import Context
 from tests.conftest import ROOT, run_cli
+from tests.ui.test_gradio_app import free_port_in
 from ui.server.sse import parse
 
 ROLES = "ana:approver,ben:analyst,vic:viewer"
@@ -33,16 +34,7 @@ FAST = ["How did our channels perform last month?", "Did the spring email test w
 
 
 def port_in_range() -> int:
-    ports = list(range(8700, 8750))
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail("no free port in 8700–8749")
+    return free_port_in(range(8700, 8750))
 
 
 def auth(user: str) -> dict:
