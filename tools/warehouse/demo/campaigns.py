@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from tools.warehouse.demo.columns import insert
+from tools.warehouse.demo.columns import dictionary, insert
 
 CAMPAIGN_TABLES = ("campaign_launches", "campaign_members", "campaign_outcomes", "demo_campaign_truth")
 INCREMENTAL_ORDER_VALUE = 80.0 * float(np.exp(0.4 ** 2 / 2)) * 0.85
@@ -69,8 +69,8 @@ def past_campaigns(con: duckdb.DuckDBPyConnection, seed: int) -> None:
         con.execute(f'DELETE FROM "{table}"')
     rng = np.random.default_rng([seed, STREAM])
     for spec in DEMO_CAMPAIGNS:
-        ids = np.array([r[0] for r in con.execute(f"{spec.audience_sql} ORDER BY 1",
-                                                  {"send": spec.send_at}).fetchall()], dtype=np.int64)
+        ids = con.execute(f"{spec.audience_sql} ORDER BY 1",
+                          {"send": spec.send_at}).fetchnumpy()["customer_id"].astype(np.int64)
         holdout = rng.random(ids.size) < spec.holdout_pct
         cost = round(float((~holdout).sum()) * spec.cost_per_message, 2)
         con.execute("INSERT INTO campaign_launches VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, 'demo')",
@@ -85,17 +85,17 @@ def past_campaigns(con: duckdb.DuckDBPyConnection, seed: int) -> None:
 
 
 def _members(con: duckdb.DuckDBPyConnection, campaign_id: str, ids: np.ndarray, holdout: np.ndarray) -> None:
-    insert(con, "campaign_members", {"campaign_id": pa.array([campaign_id] * ids.size, pa.string()),
+    insert(con, "campaign_members", {"campaign_id": dictionary(np.zeros(ids.size, int), [campaign_id]),
                                      "customer_id": ids,
-                                     "arm": pa.array(np.where(holdout, "holdout", "treated").tolist())})
+                                     "arm": dictionary(holdout.astype(int), ("treated", "holdout"))})
 
 
 def _converted(con: duckdb.DuckDBPyConnection, ids: np.ndarray, send: date) -> np.ndarray:
     """Whether each customer of `ids` (sorted) ordered in the window after `send`, as the world already holds."""
-    buyers = {r[0] for r in con.execute(
+    buyers = con.execute(
         "SELECT DISTINCT customer_id FROM orders WHERE order_date >= ? AND order_date < ? + ?::INTEGER",
-        [send, send, WINDOW_DAYS]).fetchall()}
-    return np.isin(ids, np.fromiter(buyers, dtype=np.int64, count=len(buyers)))
+        [send, send, WINDOW_DAYS]).fetchnumpy()["customer_id"]
+    return np.isin(ids, buyers.astype(np.int64))
 
 
 def _plant(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, campaign_id: str, candidates: np.ndarray,

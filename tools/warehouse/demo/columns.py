@@ -1,7 +1,8 @@
 """numpy arrays → Arrow columns → DuckDB rows: the plumbing every demo generator writes through.
 
 Day offsets (from world.START) become Arrow dates and timestamps, integer codes become dictionary columns,
-and a dict of columns is staged as a DuckDB view for one INSERT.
+a dict of columns is staged as a DuckDB view for one INSERT, and `Tables` says which table rows go to and numbers
+them across the blocks of a large world.
 """
 
 from __future__ import annotations
@@ -14,6 +15,31 @@ import numpy as np
 import pyarrow as pa
 
 from tools.warehouse.demo.world import START
+
+
+class Tables:
+    """Where a generator's rows go: the table each is written into (a large world's per-customer tables are filled
+    under `prefix`, block by block, and swapped in at the end) and the next row id of each, so a block numbers its
+    rows on from the block before."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self._next: dict[str, int] = {}
+
+    def name(self, table: str) -> str:
+        """The table `table`'s rows are written into."""
+        return self.prefix + table
+
+    def first(self, table: str, n: int) -> int:
+        """The first of `table`'s next `n` ids (1 in a fresh world), reserving all `n`."""
+        first = self._next.get(table, 1)
+        self._next[table] = first + n
+        return first
+
+    def take(self, table: str, n: int) -> np.ndarray:
+        """The ids of `table`'s next `n` rows."""
+        first = self.first(table, n)
+        return np.arange(first, first + n, dtype=np.int64)
 
 
 def dictionary(codes: np.ndarray, labels) -> pa.DictionaryArray:

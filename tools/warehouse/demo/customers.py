@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from tools.warehouse.demo.columns import dates, dictionary, insert, timestamps
+from tools.warehouse.demo.columns import Tables, dates, dictionary, insert, timestamps
 from tools.warehouse.demo.text import FIRST_NAMES, LAST_NAMES, SUBJECTS, write_customers, write_email_sends
 from tools.warehouse.demo.world import (
     ACQUISITION,
@@ -31,12 +31,12 @@ from tools.warehouse.demo.world import (
     sigmoid,
 )
 
-__all__ = ["Customers", "Sends", "draw_customers", "email", "events", "leads", "orders"]
+__all__ = ["Customers", "Sends", "draw_customers", "email", "events", "leads", "orders", "write_newsletters"]
 
 
 @dataclass(frozen=True)
 class Customers:
-    """The drawn population, one entry per customer (customer_id = index + 1); days are offsets from START."""
+    """The drawn population (or one block of it), one entry per customer; days are offsets from START."""
     ids: np.ndarray
     segment: np.ndarray          # code into SEGMENTS
     signup: np.ndarray
@@ -60,10 +60,11 @@ class Customers:
         return self.signup[who] + np.floor(rng.random(who.size) * span).astype(np.int64)
 
 
-def draw_customers(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, n: int) -> Customers:
-    """Draw the population; write customers (text assembled in SQL) and demo_truth."""
+def draw_customers(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, n: int, out: Tables,
+                   first_id: int = 1) -> Customers:
+    """Draw `n` customers (ids from `first_id`); write customers (text assembled in SQL) and demo_truth."""
     segment = rng.choice(len(SEGMENTS), size=n, p=per_segment("share"))
-    ids = np.arange(1, n + 1, dtype=np.int64)
+    ids = np.arange(first_id, first_id + n, dtype=np.int64)
     signup = _signup_days(rng, segment)
     bad = rng.random(n) < 0.18
     risk = np.where(bad, 3.0, 1.0)
@@ -73,14 +74,15 @@ def draw_customers(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, n: 
     first = rng.integers(0, len(FIRST_NAMES), n)
     last = rng.integers(0, len(LAST_NAMES), n)
     city = rng.integers(0, len(CITIES), n)
-    write_customers(con, {
+    write_customers(con, out.name("customers"), {
         "customer_id": ids, "first": dictionary(first, FIRST_NAMES), "last": dictionary(last, LAST_NAMES),
         "city": dictionary(city, [name for name, _ in CITIES]),
         "country": dictionary(city, [country for _, country in CITIES]), "signup_date": dates(signup),
         "acq": dictionary(rng.integers(0, len(ACQUISITION), n), ACQUISITION),
         "loyalty": rng.random(n) < np.where(segment == LOYAL, 0.7, 0.2), "opt_in": pa.array(opt_in, pa.bool_())})
-    insert(con, "demo_truth", {"customer_id": ids, "planted_segment": dictionary(segment, [s.name for s in SEGMENTS]),
-                               "churn_risk_factor": risk, "bad_experience": bad})
+    insert(con, out.name("demo_truth"), {"customer_id": ids,
+                                         "planted_segment": dictionary(segment, [s.name for s in SEGMENTS]),
+                                         "churn_risk_factor": risk, "bad_experience": bad})
     return Customers(ids=ids, segment=segment, signup=signup, death=death, active_end=np.minimum(death, DAYS - 1),
                      bad_experience=bad, email_ok=opt_in == True, first_name=first)  # noqa: E712
 
@@ -105,7 +107,7 @@ def _drop_out_days(rng: np.random.Generator, segment: np.ndarray, signup: np.nda
     return np.floor(death).astype(np.int64)
 
 
-def orders(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers) -> None:
+def orders(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, out: Tables) -> None:
     """Write orders: Poisson purchases at the segment's rate while active, the first on the sign-up day."""
     span = (customers.active_end - customers.signup).clip(0)
     count = 1 + rng.poisson(customers.trait("orders_per_year") * span / 365.0)
@@ -123,8 +125,8 @@ def orders(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: 
     u = rng.random(who.size)
     channel = np.where(u < app, 1, np.where(u < app + 0.1, 2, 0))
     order = np.lexsort((customers.ids[who], day))
-    insert(con, "orders", {
-        "order_id": np.arange(1, who.size + 1, dtype=np.int64), "customer_id": customers.ids[who][order],
+    insert(con, out.name("orders"), {
+        "order_id": out.take("orders", who.size), "customer_id": customers.ids[who][order],
         "order_date": dates(day[order]), "revenue": (gross - discount)[order],
         "items": (1 + rng.poisson(aov / 80.0))[order].astype(np.int32),
         "category": dictionary(category[order], CATEGORIES), "discount": discount[order],
@@ -148,21 +150,34 @@ class Sends:
         return cls(*(np.concatenate([getattr(part, field.name) for part in parts]) for field in fields(cls)))
 
 
-def email(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers) -> Sends:
-    """Write the four-weekly newsletters, their sends and consent; returns the sends (events log their outcome)."""
-    newsletters = [(f"EM-{k + 1:03d}", day) for k, day in enumerate(range(14, DAYS, 28))]
-    sends = _sends(rng, customers, [day for _, day in newsletters])
-    write_email_sends(con, {
-        "send_id": np.arange(1, sends.customer.size + 1, dtype=np.int64), "customer_id": customers.ids[sends.customer],
-        "campaign_id": dictionary(sends.campaign, [cid for cid, _ in newsletters]),
+def email(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, out: Tables,
+          newsletters: bool = True) -> Sends:
+    """Write the sends of the four-weekly newsletters and consent (and the newsletters unless `newsletters` is
+    false: the blocks after a large world's first); returns the sends (events log their outcome)."""
+    letters = _newsletters()
+    sends = _sends(rng, customers, [day for _, day in letters])
+    write_email_sends(con, out.name("email_sends"), {
+        "send_id": out.take("email_sends", sends.customer.size), "customer_id": customers.ids[sends.customer],
+        "campaign_id": dictionary(sends.campaign, [cid for cid, _ in letters]),
         "sent_at": timestamps(sends.day, sends.second), "subject": sends.subject,
         "first": dictionary(customers.first_name[sends.customer], FIRST_NAMES),
         "opened": sends.opened, "clicked": sends.clicked, "unsub": sends.unsubscribed})
+    if newsletters:
+        write_newsletters(con)
+    _consent(con, rng, customers, sends, out)
+    return sends
+
+
+def _newsletters() -> list[tuple[str, int]]:
+    """The four-weekly newsletters: campaign id and send day."""
+    return [(f"EM-{k + 1:03d}", day) for k, day in enumerate(range(14, DAYS, 28))]
+
+
+def write_newsletters(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the newsletters to campaigns."""
     con.executemany("INSERT INTO campaigns VALUES (?, ?, 'email', 'retention', ?, ?, 200.0)",
                     [(cid, f"Newsletter {START + timedelta(days=day):%b %Y}", START + timedelta(days=day),
-                      START + timedelta(days=day)) for cid, day in newsletters])
-    _consent(con, rng, customers, sends)
-    return sends
+                      START + timedelta(days=day)) for cid, day in _newsletters()])
 
 
 def _subject_effects() -> np.ndarray:
@@ -196,7 +211,8 @@ def _sends(rng: np.random.Generator, customers: Customers, newsletter_days: list
     return Sends.concat(parts)
 
 
-def _consent(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, sends: Sends) -> None:
+def _consent(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, sends: Sends,
+             out: Tables) -> None:
     """Write consent: e-mail follows opt-in and unsubscribes; sms and push are separate opt-ins."""
     n = customers.n
     unsub_day = np.full(n, -1)
@@ -208,13 +224,14 @@ def _consent(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers
         source = np.where(unsubscribed, 2, np.where(rng.random(n) < 0.7, 0, 1))
         parts.append((np.full(n, code), opted, np.where(unsubscribed, unsub_day, customers.signup), source))
     channel, opted, when, source = (np.concatenate(column) for column in zip(*parts, strict=True))
-    insert(con, "consent", {
+    insert(con, out.name("consent"), {
         "customer_id": np.tile(customers.ids, 3), "channel": dictionary(channel, ("email", "sms", "push")),
         "opted_in": opted, "updated_at": timestamps(when, np.full(when.size, 43200)),
         "source": dictionary(source, ("checkout", "preference_center", "unsubscribe_link"))})
 
 
-def events(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, sends: Sends) -> None:
+def events(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, sends: Sends,
+           out: Tables) -> None:
     """Write events: sessions (some add to cart), e-mail opens/clicks/unsubscribes, support tickets."""
     months = (customers.active_end - customers.signup + 1) / 30.0
     sessions = np.repeat(np.arange(customers.n), rng.poisson(customers.trait("sessions_per_month") * months))
@@ -237,8 +254,8 @@ def events(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: 
                              sends.second[opened] + 600, sends.second[clicked] + 900, sends.second[unsub] + 1200,
                              rng.integers(28800, 64800, tickets.size)])
     order = np.lexsort((who, second, day))
-    insert(con, "events", {
-        "event_id": np.arange(1, kind.size + 1, dtype=np.int64), "customer_id": customers.ids[who[order]],
+    insert(con, out.name("events"), {
+        "event_id": out.take("events", kind.size), "customer_id": customers.ids[who[order]],
         "event_time": timestamps(day[order], second[order]),
         "event_type": dictionary(kind[order], ("page_view", "add_to_cart", "app_session", "email_open",
                                                "email_click", "support_ticket", "unsubscribe")),

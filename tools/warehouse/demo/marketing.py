@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from tools.warehouse.demo.columns import dates, dictionary, insert, timestamps
+from tools.warehouse.demo.columns import Tables, dates, dictionary, insert, timestamps
 from tools.warehouse.demo.customers import Customers
 from tools.warehouse.demo.text import campaign_name
 from tools.warehouse.demo.world import (
@@ -33,7 +33,7 @@ from tools.warehouse.demo.world import (
     sigmoid,
 )
 
-__all__ = ["experiments", "journeys", "media"]
+__all__ = ["experiment_pools", "experiments", "journeys", "media"]
 EMAIL = CHANNELS.index("email")
 
 
@@ -54,11 +54,12 @@ class Journeys:
     second: np.ndarray
 
 
-def journeys(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers) -> None:
+def journeys(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, out: Tables) -> None:
     """Write touchpoints and conversions: two journeys per customer, converting by the channels they touch."""
     drawn = _draw_journeys(rng, customers)
-    _touchpoints(con, rng, customers, drawn)
-    _conversions(con, rng, customers, drawn)
+    first_journey = out.first("journeys", drawn.length.size)
+    _touchpoints(con, rng, customers, drawn, out, first_journey)
+    _conversions(con, rng, customers, drawn, out, first_journey)
 
 
 def _draw_journeys(rng: np.random.Generator, customers: Customers) -> Journeys:
@@ -80,31 +81,31 @@ def _draw_journeys(rng: np.random.Generator, customers: Customers) -> Journeys:
 
 
 def _touchpoints(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers,
-                 drawn: Journeys) -> None:
+                 drawn: Journeys, out: Tables, first_journey: int) -> None:
     """Write the touches inside the window, each credited to one of its channel's campaigns."""
     campaigns = {channel: _campaign_ids(channel, "EM-001") for channel in CHANNELS}
     labels = [cid for channel in CHANNELS for cid in campaigns[channel]]
     first = np.cumsum([0] + [len(campaigns[channel]) for channel in CHANNELS])[:-1]
     campaign = first[drawn.channel] + np.where(drawn.channel == EMAIL, 0, rng.integers(0, 2, drawn.channel.size))
     keep = drawn.day < DAYS
-    insert(con, "touchpoints", {
-        "touchpoint_id": np.arange(1, keep.sum() + 1, dtype=np.int64),
-        "journey_id": (drawn.journey[keep] + 1).astype(np.int64),
+    insert(con, out.name("touchpoints"), {
+        "touchpoint_id": out.take("touchpoints", int(keep.sum())),
+        "journey_id": (drawn.journey[keep] + first_journey).astype(np.int64),
         "customer_id": customers.ids[drawn.customer[drawn.journey[keep]]],
         "touch_time": timestamps(drawn.day[keep], drawn.second[keep]),
         "channel": dictionary(drawn.channel[keep], CHANNELS), "campaign_id": dictionary(campaign[keep], labels)})
 
 
 def _conversions(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers,
-                 drawn: Journeys) -> None:
+                 drawn: Journeys, out: Tables, first_journey: int) -> None:
     """Write a conversion two hours after the last touch of each converting journey that ends inside the window."""
     last = np.r_[0, np.cumsum(drawn.length)[:-1]] + drawn.length - 1
     day = drawn.day[last] + (drawn.second[last] + 7200) // 86400
     second = (drawn.second[last] + 7200) % 86400
     journey = np.flatnonzero(drawn.converted & (day < DAYS))
-    insert(con, "conversions", {
-        "conversion_id": np.arange(1, journey.size + 1, dtype=np.int64),
-        "journey_id": (journey + 1).astype(np.int64), "customer_id": customers.ids[drawn.customer[journey]],
+    insert(con, out.name("conversions"), {
+        "conversion_id": out.take("conversions", journey.size),
+        "journey_id": (journey + first_journey).astype(np.int64), "customer_id": customers.ids[drawn.customer[journey]],
         "conversion_time": timestamps(day[journey], second[journey]),
         "value": np.round(75 * rng.lognormal(0, 0.4, journey.size), 2)})
 
@@ -161,7 +162,7 @@ def _mean_conversions(spend: np.ndarray, params: Media, scale: float, weekday: n
 
 @dataclass(frozen=True)
 class Arms:
-    """One experiment's assignments: customer index, arm, whether it converted and the revenue."""
+    """One experiment's assignments: customer id, arm, whether it converted and the revenue."""
     customer: np.ndarray
     arm: np.ndarray
     converted: np.ndarray
@@ -178,26 +179,36 @@ def _assign(rng: np.random.Generator, eligible: np.ndarray, size: int, rates: tu
     return Arms(customer, arm, converted, revenue)
 
 
-def experiments(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers) -> None:
-    """Write two experiments and their assignments: free shipping lifts conversion, subject-line style does not."""
+LIFT_DAYS, NULL_DAYS = (date(2026, 5, 4), date(2026, 5, 31)), (date(2026, 7, 6), date(2026, 7, 26))
+
+
+def experiment_pools(customers: Customers) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of the customers each experiment may enrol: active at the lift test's start; signed up before the
+    null test's. A large world collects them block by block (an id each, not the population's draws)."""
+    lift_start, null_start = day_of(LIFT_DAYS[0]), day_of(NULL_DAYS[0])
+    return (customers.ids[(customers.signup < lift_start) & (customers.death > lift_start)],
+            customers.ids[customers.signup < null_start])
+
+
+def experiments(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, lift_pool: np.ndarray,
+                null_pool: np.ndarray, population: int) -> None:
+    """Write two experiments and their assignments: free shipping lifts conversion, subject-line style does not.
+    The pools are experiment_pools' ids; `population` is the number of customers in the world."""
     lift_id, control, treatment, p_control, p_treatment = EXPERIMENT_LIFT
     null_id, null_control, null_arms, p_null = EXPERIMENT_NULL
-    lift_start, lift_end = date(2026, 5, 4), date(2026, 5, 31)
-    null_start, null_end = date(2026, 7, 6), date(2026, 7, 26)
+    (lift_start, lift_end), (null_start, null_end) = LIFT_DAYS, NULL_DAYS
     con.executemany("INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?)", [
         (lift_id, "Free shipping banner", "A free-shipping banner on the home page raises conversion.",
          "converted", lift_start, lift_end, control),
         (null_id, "Subject line style", "Emoji or question subject lines lift conversion over plain ones.",
          "converted", null_start, null_end, null_control)])
-    eligible = np.flatnonzero((customers.signup < day_of(lift_start)) & (customers.death > day_of(lift_start)))
-    lift = _assign(rng, eligible, min(eligible.size, max(4000, int(customers.n * 0.6)), 60_000),
+    lift = _assign(rng, lift_pool, min(lift_pool.size, max(4000, int(population * 0.6)), 60_000),
                    (p_control, p_treatment), 60)
-    eligible = np.flatnonzero(customers.signup < day_of(null_start))
-    null = _assign(rng, eligible, min(eligible.size, max(3000, int(customers.n * 0.6)), 45_000), (p_null,) * 3, 55)
+    null = _assign(rng, null_pool, min(null_pool.size, max(3000, int(population * 0.6)), 45_000), (p_null,) * 3, 55)
     n_lift, n_null = lift.arm.size, null.arm.size
     insert(con, "experiment_assignments", {
         "experiment_id": dictionary(np.r_[np.zeros(n_lift, int), np.ones(n_null, int)], (lift_id, null_id)),
-        "customer_id": np.r_[customers.ids[lift.customer], customers.ids[null.customer]],
+        "customer_id": np.r_[lift.customer, null.customer],
         "variant": dictionary(np.r_[lift.arm, 2 + null.arm], (control, treatment, null_control, *null_arms)),
         "assigned_date": dates(np.r_[day_of(lift_start) + rng.integers(0, 7, n_lift),
                                      day_of(null_start) + rng.integers(0, 5, n_null)]),

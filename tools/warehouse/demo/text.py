@@ -17,6 +17,7 @@ from tools.warehouse.demo.columns import dates, dictionary, staged
 from tools.warehouse.demo.world import DAYS, SPIKE_WEEK, day_of
 
 if TYPE_CHECKING:
+    from tools.warehouse.demo.columns import Tables
     from tools.warehouse.demo.customers import Customers
 
 FIRST_NAMES = ("Ana", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Isla", "Jonas", "Kai", "Lena",
@@ -68,21 +69,21 @@ HOSTILE_REVIEWS = {101: INJECTIONS[0], 126: REMOTE_IMAGE, 151: INJECTIONS[1], 17
 """Review id → planted text. Every id is below 200: even the smallest demo has more reviews than that."""
 
 
-def write_customers(con: duckdb.DuckDBPyConnection, columns: dict) -> None:
-    """Insert customers, assembling each e-mail address and phone number from the staged name columns."""
+def write_customers(con: duckdb.DuckDBPyConnection, table: str, columns: dict) -> None:
+    """Insert customers into `table`, assembling each e-mail address and phone number from the staged names."""
     with staged(con, "_stage", columns):
-        con.execute("""INSERT INTO customers SELECT customer_id,
+        con.execute(f"""INSERT INTO "{table}" SELECT customer_id,
         lower(first::VARCHAR) || '.' || lower(last::VARCHAR) || customer_id || '@example.com', first, last,
         '+44 7700 ' || lpad((customer_id % 1000000)::VARCHAR, 6, '0'), city, country, signup_date, acq, loyalty,
         opt_in FROM _stage""")
 
 
-def write_email_sends(con: duckdb.DuckDBPyConnection, columns: dict) -> None:
-    """Insert e-mail sends, filling `{first_name}` in each SUBJECTS text (staged `subject` is its code)."""
+def write_email_sends(con: duckdb.DuckDBPyConnection, table: str, columns: dict) -> None:
+    """Insert e-mail sends into `table`, filling `{first_name}` in each SUBJECTS text (staged `subject`: its code)."""
     subjects = {"code": np.arange(len(SUBJECTS)), "text": [text for text, *_ in SUBJECTS]}
     with staged(con, "_subj", subjects), staged(con, "_stage", columns):
-        con.execute("""INSERT INTO email_sends SELECT send_id, customer_id, campaign_id, sent_at,
-        replace(_subj.text, '{first_name}', first::VARCHAR), opened, clicked, unsub
+        con.execute(f"""INSERT INTO "{table}" SELECT send_id, customer_id, campaign_id, sent_at,
+        replace(_subj.text, '{{first_name}}', first::VARCHAR), opened, clicked, unsub
         FROM _stage JOIN _subj ON _subj.code = _stage.subject ORDER BY send_id""")
 
 
@@ -93,7 +94,7 @@ def campaign_name(campaign_id: str, channel: str, position: int) -> str:
     return CAMPAIGN_NAMES[channel][position]
 
 
-def reviews(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers) -> None:
+def reviews(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers: Customers, out: Tables) -> None:
     """Write reviews: negative mostly after bad experiences, plus a burst of delivery complaints in SPIKE_WEEK."""
     who, day, negative, aspect = _review_draws(rng, customers)
     total = who.size
@@ -103,11 +104,11 @@ def reviews(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, customers:
     order = np.lexsort((who, day))
     opener = rng.integers(0, len(OPENERS), total)
     columns = {
-        "review_id": np.arange(1, total + 1, dtype=np.int64), "customer_id": customers.ids[who[order]],
+        "review_id": out.take("reviews", total), "customer_id": customers.ids[who[order]],
         "review_date": dates(day[order]), "rating": rating[order].astype(np.int32),
         "opener": dictionary(opener[order], OPENERS), "body": dictionary(body[order], bodies),
         "source": dictionary(rng.choice(3, total, p=[.6, .25, .15])[order], ("site", "app_store", "social"))}
-    _write_reviews(con, columns)
+    _write_reviews(con, out.name("reviews"), columns)
 
 
 def _review_draws(rng: np.random.Generator, customers: Customers) -> tuple[np.ndarray, ...]:
@@ -139,11 +140,13 @@ def _bodies(aspect: np.ndarray, negative: np.ndarray, variant: np.ndarray) -> tu
     return np.array(first)[slot] + variant % np.array(width)[slot], bodies
 
 
-def _write_reviews(con: duckdb.DuckDBPyConnection, columns: dict) -> None:
+def _write_reviews(con: duckdb.DuckDBPyConnection, table: str, columns: dict) -> None:
     """Insert reviews as opener + body, then plant the hostile texts (instructions, a remote image, a phishing link)."""
     with staged(con, "_stage", columns):
-        con.execute("INSERT INTO reviews SELECT review_id, customer_id, review_date, rating, "
+        con.execute(f'INSERT INTO "{table}" SELECT review_id, customer_id, review_date, rating, '
                     "trim(opener::VARCHAR || ' ' || body::VARCHAR), source FROM _stage")
     # planted: hostile review texts (data, never instructions, never rendered)
-    con.executemany("UPDATE reviews SET text = ? WHERE review_id = ?",
-                    [[text, review_id] for review_id, text in HOSTILE_REVIEWS.items()])
+    first, last = (int(x) for x in columns["review_id"][[0, -1]])  # only a large world's first block holds them
+    planted = [[text, review_id] for review_id, text in HOSTILE_REVIEWS.items() if first <= review_id <= last]
+    if planted:
+        con.executemany(f'UPDATE "{table}" SET text = ? WHERE review_id = ?', planted)
