@@ -1,13 +1,17 @@
 """score_churn: who is about to stop buying, how sure we are, and why.
 
 Warehouse mode: churn = no order in the `horizon_days` after a cutoff. Behaviour features are computed in SQL
-from data up to each cutoff only. The model is chosen and fitted on the snapshot at `as_of − horizon` (labels
-observed up to `as_of`), checked out of time (a model from `as_of − 2 × horizon` predicting that snapshot), and
-scores every customer active at `as_of`. Table mode trains on a labelled customer table a user loaded.
+from data up to each cutoff only (churn_data.py). The model is chosen and fitted on the snapshot at
+`as_of − horizon` (labels observed up to `as_of`), checked out of time (a model from `as_of − 2 × horizon`
+predicting that snapshot), and scores every customer active at `as_of`. Above SAMPLE_ABOVE active customers the two
+earlier snapshots are computed for a seeded sample of customers only (drawn in the engine, sampling.py) and the
+customers scored are streamed from the engine in batches (scoring.py). Table mode trains on a labelled customer
+table a user loaded.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -16,6 +20,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
+from tools.analytics.customers.churn_data import (  # noqa: F401  (churn_features: the tests' entry point)
+    Snapshot,
+    active_counts,
+    churn_features,
+    churn_labels,
+    features_sql,
+    snapshot,
+)
 from tools.analytics.customers.classifier import (
     RELIABLE_AUC,
     Fitted,
@@ -32,10 +44,17 @@ from tools.analytics.customers.classifier import (
 )
 from tools.analytics.customers.features import table_matrix
 from tools.analytics.customers.runs import fingerprint, make_run_id, need, resolve_as_of, resolved, save_run
+from tools.analytics.customers.sampling import fraction_for, sample_condition
+from tools.analytics.customers.scoring import BATCH_ROWS, Streamed, score_stream
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 
 MIN_CUSTOMERS = 200
+SAMPLE_ABOVE = 500_000
+"""Above this many customers active at `as_of`, the training and check snapshots are computed for a seeded sample
+of customers only and the scored ones are streamed in batches; up to it, everything is computed in memory."""
+FIT_SAMPLE = 200_000
+"""Target size of that sample at the training cutoff (the holdout is measured on up to HOLDOUT_CAP of it)."""
 REASONS_CAP = 50_000
 """Per-customer reasons are computed for at most this many of the riskiest customers (the others get none)."""
 HOLDOUT_CAP = 200_000
@@ -82,77 +101,6 @@ class ChurnResult(ToolResult):
     pass
 
 
-def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, active_days: int) -> dict[str, np.ndarray]:
-    """Features per customer active at `cutoff`, from data on or before `cutoff` only (SQL)."""
-    day = f"DATE '{cutoff.isoformat()}'"
-    end = f"TIMESTAMP '{(cutoff + timedelta(days=1)).isoformat()}'"
-    return con.execute(f"""
-        WITH o AS (SELECT customer_id, max(order_date) AS last_order, count(*) AS orders,
-                     count(*) FILTER (WHERE order_date > {day} - 90) AS orders_90d,
-                     count(*) FILTER (WHERE order_date > {day} - 365) AS orders_365d,
-                     sum(revenue::DECIMAL(38, 6))::DOUBLE AS revenue,
-                     coalesce(sum(revenue::DECIMAL(38, 6)) FILTER (WHERE order_date > {day} - 365), 0)
-                       AS revenue_365d, avg((coalesce(discount, 0) > 0)::INT) AS discount_share
-                   FROM orders WHERE order_date <= {day} GROUP BY customer_id
-                   HAVING max(order_date) > {day} - {int(active_days)}),
-        ev AS (SELECT customer_id,
-                 count(*) FILTER (WHERE event_type IN ('page_view', 'app_session') AND event_time > {day} - 90)
-                   AS sessions_90d,
-                 max(event_time) FILTER (WHERE event_type IN ('page_view', 'app_session')) AS last_session,
-                 count(*) FILTER (WHERE event_type = 'support_ticket' AND event_time > {day} - 180) AS tickets_180d,
-                 count(*) FILTER (WHERE event_type = 'support_ticket') AS tickets
-               FROM events WHERE event_time < {end} AND event_type IN ('page_view', 'app_session', 'support_ticket')
-               GROUP BY customer_id),
-        em AS (SELECT customer_id, count(*) FILTER (WHERE sent_at > {day} - 180) AS sends_180d,
-                 count(*) FILTER (WHERE sent_at > {day} - 180 AND opened) AS opens_180d,
-                 count(*) AS sends, count(*) FILTER (WHERE opened) AS opens,
-                 bool_or(coalesce(unsubscribed, false)) AS unsub
-               FROM email_sends WHERE sent_at < {end} GROUP BY customer_id),
-        rate AS (SELECT coalesce(sum(opens) / nullif(sum(sends), 0), 0) AS m FROM em),
-        rv AS (SELECT customer_id, count(*) AS negative FROM reviews
-               WHERE review_date <= {day} AND rating <= 2 AND customer_id IS NOT NULL GROUP BY customer_id)
-        SELECT o.customer_id, date_diff('day', o.last_order, {day}) AS recency_days,
-          date_diff('day', cu.signup_date, {day}) AS tenure_days, o.orders, o.orders_90d, o.orders_365d,
-          o.revenue / o.orders AS aov, o.revenue_365d, o.discount_share,
-          coalesce(ev.sessions_90d, 0) AS sessions_90d,
-          coalesce(date_diff('day', ev.last_session::DATE, {day}), date_diff('day', cu.signup_date, {day}))
-            AS days_since_session,
-          coalesce(ev.tickets_180d, 0) AS support_tickets_180d, coalesce(ev.tickets, 0) AS support_tickets,
-          (coalesce(em.opens_180d, 0) + 2 * rate.m) / (coalesce(em.sends_180d, 0) + 2) AS email_open_rate_180d,
-          (coalesce(em.opens, 0) + 2 * rate.m) / (coalesce(em.sends, 0) + 2) AS email_open_rate,
-          (coalesce(em.opens_180d, 0) + 2 * rate.m) / (coalesce(em.sends_180d, 0) + 2)
-            - (coalesce(em.opens, 0) + 2 * rate.m) / (coalesce(em.sends, 0) + 2) AS email_open_trend,
-          coalesce(em.unsub, false)::INT AS unsubscribed, coalesce(rv.negative, 0) AS negative_reviews,
-          coalesce(cu.loyalty_member, false)::INT AS loyalty_member
-        FROM o JOIN customers cu ON cu.customer_id = o.customer_id AND cu.signup_date <= {day}
-        LEFT JOIN ev ON ev.customer_id = o.customer_id LEFT JOIN em ON em.customer_id = o.customer_id
-        LEFT JOIN rv ON rv.customer_id = o.customer_id CROSS JOIN rate
-        ORDER BY o.customer_id""").fetchnumpy()
-
-
-def churn_labels(con: duckdb.DuckDBPyConnection, ids: np.ndarray, cutoff: date, horizon: int) -> np.ndarray:
-    """1 when the customer placed no order in (cutoff, cutoff + horizon], in the order of `ids`."""
-    bought = con.execute("""SELECT DISTINCT customer_id FROM orders
-        WHERE order_date > ? AND order_date <= ?""", [cutoff, cutoff + timedelta(days=horizon)]).fetchnumpy()
-    return (~np.isin(ids, bought["customer_id"])).astype(int)
-
-
-@dataclass
-class Snapshot:
-    """Customers active at a cutoff and their features (columns named by `names`)."""
-
-    ids: np.ndarray
-    X: np.ndarray
-    names: list[str]
-
-
-def snapshot(con: duckdb.DuckDBPyConnection, cutoff: date, active_days: int) -> Snapshot:
-    features = churn_features(con, cutoff, active_days)
-    names = [k for k in features if k != "customer_id"]
-    X = np.column_stack([np.asarray(features[k], dtype=float) for k in names])
-    return Snapshot(np.asarray(features["customer_id"]), np.nan_to_num(X), names)
-
-
 @dataclass
 class Trained:
     """A churn model, its out-of-sample check, and the customers it scores."""
@@ -163,12 +111,13 @@ class Trained:
     """The rows the holdout quality was measured on (drivers are measured on them too)."""
     holdout_y: np.ndarray
     ids: np.ndarray
-    """The customers to score, and their features."""
-    X: np.ndarray
+    """The customers to score, and their features (None when they were scored as they streamed: `streamed`)."""
+    X: np.ndarray | None
     value: np.ndarray | None
     """Trailing-year revenue of each scored customer (warehouse mode; None in table mode)."""
     setup: dict
     """How the model was trained and checked, reported in the metrics."""
+    streamed: Streamed | None = None
 
 
 def _warehouse(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> Trained:
@@ -179,26 +128,65 @@ def _warehouse(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> Trained:
         need(con, table)
     as_of = resolve_as_of(con, params.as_of)
     horizon = timedelta(days=params.horizon_days)
-    scored = snapshot(con, as_of, params.active_days)
-    train = snapshot(con, as_of - horizon, params.active_days)
-    early = snapshot(con, as_of - 2 * horizon, params.active_days)
-    if min(early.ids.size, train.ids.size, scored.ids.size) < MIN_CUSTOMERS:
-        raise ToolError(f"Too few active customers to fit a churn model: {early.ids.size:,} at {as_of - 2 * horizon}, "
-                        f"{train.ids.size:,} at {as_of - horizon}, {scored.ids.size:,} at {as_of} (need "
+    cutoffs = [as_of, as_of - horizon, as_of - 2 * horizon]
+    counts = active_counts(con, cutoffs, params.active_days)
+    if min(counts) < MIN_CUSTOMERS:
+        raise ToolError(f"Too few active customers to fit a churn model: {counts[2]:,} at {cutoffs[2]}, "
+                        f"{counts[1]:,} at {cutoffs[1]}, {counts[0]:,} at {as_of} (need "
                         f"{MIN_CUSTOMERS}). Use a later as_of, a shorter horizon_days or a longer active_days.")
-    y_train = churn_labels(con, train.ids, as_of - horizon, params.horizon_days)
-    y_early = churn_labels(con, early.ids, as_of - 2 * horizon, params.horizon_days)
-    names = scored.names
+    if counts[0] > SAMPLE_ABOVE:
+        return _sampled(con, params, cutoffs, counts)
+    scored = snapshot(con, as_of, params.active_days)
+    train = snapshot(con, cutoffs[1], params.active_days)
+    early = snapshot(con, cutoffs[2], params.active_days)
+    trained = _fit(con, params, cutoffs, train, early)
+    trained.ids, trained.X, trained.value = scored.ids, scored.X, scored.X[:, scored.names.index("revenue_365d")]
+    trained.setup["train_population"] = int(train.ids.size)
+    return trained
+
+
+def _fit(con: duckdb.DuckDBPyConnection, params: ChurnParams, cutoffs: list[date], train: Snapshot,
+         early: Snapshot) -> Trained:
+    """The model on the training snapshot, its out-of-time check from the early one."""
+    as_of, train_cutoff, early_cutoff = cutoffs
+    y_train = churn_labels(con, train.ids, train_cutoff, params.horizon_days)
+    y_early = churn_labels(con, early.ids, early_cutoff, params.horizon_days)
+    names = train.names
     groups = [GROUPS.get(n, n) for n in names]
     fitted = fit_best(train.X, y_train, names, params.seed, groups)
     check = fit_split(fitted.kind, early.X, y_early, names, groups, params.seed)
     hold = sample_rows(y_train, HOLDOUT_CAP, params.seed)
-    setup = {"as_of": as_of, "train_cutoff": as_of - horizon, "train_rows": int(train.ids.size),
-             "holdout": f"customers active on {as_of - horizon}, predicted out of time by a model fitted at "
-                        f"{as_of - 2 * horizon}",
+    setup = {"as_of": as_of, "train_cutoff": train_cutoff, "train_rows": int(train.ids.size),
+             "holdout": f"customers active on {train_cutoff}, predicted out of time by a model fitted at "
+                        f"{early_cutoff}",
              "churn_rate_train": float(y_train.mean())}
     return Trained(fitted, quality(y_train[hold], check.predict(train.X[hold])), train.X[hold], y_train[hold],
-                   scored.ids, scored.X, scored.X[:, names.index("revenue_365d")], setup)
+                   np.empty(0, dtype=np.int64), None, None, setup)
+
+
+def _sampled(con: duckdb.DuckDBPyConnection, params: ChurnParams, cutoffs: list[date], counts: list[int]) -> Trained:
+    """Above SAMPLE_ABOVE: the training and check snapshots of a seeded sample of customers (a temporary table of
+    their ids in the engine), every customer active at `as_of` scored as the engine streams them."""
+    fraction = fraction_for(FIT_SAMPLE, counts[1])
+    sample = f"_churn_sample_{uuid.uuid4().hex[:12]}"
+    con.execute(f"CREATE TEMP TABLE {sample} AS SELECT customer_id FROM customers "
+                f"WHERE {sample_condition('customer_id', params.seed, fraction)}")
+    try:
+        train = snapshot(con, cutoffs[1], params.active_days, sample)
+        early = snapshot(con, cutoffs[2], params.active_days, sample)
+        if min(train.ids.size, early.ids.size) < MIN_CUSTOMERS:
+            raise ToolError(f"The seeded sample holds too few active customers ({train.ids.size:,} and "
+                            f"{early.ids.size:,}; {MIN_CUSTOMERS} needed).")
+        trained = _fit(con, params, cutoffs, train, early)
+        reader = con.sql(features_sql(cutoffs[0], params.active_days, flag=sample)).to_arrow_reader(BATCH_ROWS)
+        streamed = score_stream(reader, train.names, trained.fitted, "revenue_365d", params.medium_risk, REASONS_CAP)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {sample}")
+    trained.ids, trained.value, trained.streamed = streamed.ids, streamed.value, streamed
+    trained.setup.update(train_population=counts[1], sample={
+        "seed": params.seed, "fraction": fraction, "train_customers": int(train.ids.size),
+        "train_population": counts[1], "check_customers": int(early.ids.size), "check_population": counts[2]})
+    return trained
 
 
 def _table(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> Trained:
@@ -217,7 +205,8 @@ def _table(con: duckdb.DuckDBPyConnection, params: ChurnParams) -> Trained:
         hold[rng.choice(idx, round(0.2 * idx.size), replace=False)] = True
     fitted = fit_best(X[~hold], y[~hold], matrix.names, params.seed)
     setup = {"holdout": "a stratified random 20 % of the table", "train_rows": int((~hold).sum()),
-             "churn_rate_train": float(y[~hold].mean()), "notes": matrix.notes}
+             "train_population": int((~hold).sum()), "churn_rate_train": float(y[~hold].mean()),
+             "notes": matrix.notes}
     return Trained(fitted, quality(y[hold], fitted.predict(X[hold])), X[hold], y[hold], ids, X, None, setup)
 
 
@@ -237,13 +226,16 @@ class Scores:
 
 
 def _score(trained: Trained, params: ChurnParams) -> Scores:
-    fitted, ids, X = trained.fitted, trained.ids, trained.X
+    fitted, ids, X, streamed = trained.fitted, trained.ids, trained.X, trained.streamed
     drivers = importance(fitted, trained.holdout_X, trained.holdout_y, params.seed)
-    prob = fitted.predict(X)
+    prob = fitted.predict(X) if streamed is None else streamed.prob
     bands = band(prob, params.high_risk, params.medium_risk, ("high", "medium", "low"))
     risky = np.argsort(-prob, kind="stable")[: min(int((bands != "low").sum()), REASONS_CAP)]
     why = np.full(ids.size, None, dtype=object)
-    why[risky] = reasons(fitted, X[risky], drivers, np.median(X, axis=0))
+    if streamed is None:
+        why[risky] = reasons(fitted, X[risky], drivers, np.median(X, axis=0))
+    else:  # the stream kept the features of the same rows, in the same order
+        why[risky] = reasons(fitted, streamed.top_X[: risky.size], drivers, streamed.typical)
     run_id = make_run_id("churn", params, trained.setup.get("as_of"), fingerprint(ids, prob, why[risky]))
     at_risk = prob * trained.value if trained.value is not None else prob
     return Scores(run_id, prob, bands, why, at_risk, drivers, is_reliable(fitted, trained.holdout))
@@ -283,8 +275,15 @@ def _metrics(trained: Trained, scores: Scores) -> dict:
 def _summary(params: ChurnParams, trained: Trained, scores: Scores, metrics: dict) -> str:
     hold, fitted, setup, n = trained.holdout, trained.fitted, trained.setup, trained.ids.size
     where = f"as of {setup['as_of']}" if params.table is None else f"in {params.table}"
-    model = (f"{fitted.kind.replace('_', ' ')}, CV AUC {metrics['cv_auc']:.3f}, holdout AUC {hold.auc:.3f} on "
-             f"{setup['holdout']}")
+    population = setup["train_population"]
+    what = f"customers active on {setup['train_cutoff']}" if params.table is None else "training rows"
+    trained_on = (f"all {fitted.rows:,} {what}" if fitted.rows >= population else
+                  f"a seeded sample of {fitted.rows:,} of the {population:,} {what}"
+                  + (f" (drawn from {setup['sample']['train_customers']:,} sampled in the engine)"
+                     if "sample" in setup else ""))
+    held = f"{trained.holdout_y.size:,} " if params.table is None else ""
+    model = (f"{fitted.kind.replace('_', ' ')} trained on {trained_on}, CV AUC {metrics['cv_auc']:.3f}, holdout AUC "
+             f"{hold.auc:.3f} on {held}{setup['holdout']}")
     counts = (f"{metrics['high_risk']:,} high risk (probability ≥ {pct(params.high_risk, 0)}), "
               f"{metrics['medium_risk']:,} medium; mean probability {pct(float(scores.prob.mean()))}"
               + (f", value at risk {money(metrics['value_at_risk'])} (trailing-year revenue × probability)"

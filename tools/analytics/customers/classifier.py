@@ -84,6 +84,8 @@ class Fitted:
     groups: list[str]
     """Driver group of each column (one-hot levels of a category share a group)."""
     cv: dict[str, dict[str, float]] = field(default_factory=dict)
+    rows: int = 0
+    """Rows the model was fitted on (at most MAX_TRAIN_ROWS: a stratified, seeded sample of the rows given)."""
 
     @single_thread
     def raw(self, X: np.ndarray) -> np.ndarray:
@@ -133,7 +135,8 @@ def fit_split(kind: str, X: np.ndarray, y: np.ndarray, names: list[str], groups:
     idx = sample_rows(y, MAX_TRAIN_ROWS, seed)
     tr, ca = train_test_split(idx, test_size=0.2, stratify=y[idx], random_state=seed)
     model = _model(kind, seed).fit(X[tr], y[tr])
-    return Fitted(kind, model, _fit_calibrator(model.predict_proba(X[ca])[:, 1], y[ca]), names, groups)
+    return Fitted(kind, model, _fit_calibrator(model.predict_proba(X[ca])[:, 1], y[ca]), names, groups,
+                  rows=int(tr.size))
 
 
 @single_thread
@@ -162,7 +165,7 @@ def fit_best(X: np.ndarray, y: np.ndarray, names: list[str], seed: int, groups: 
         oof[kind] = pred
     best = max(kinds, key=lambda k: cv[k]["auc"])
     return Fitted(best, _model(best, seed).fit(X, y), _fit_calibrator(oof[best], y), names,
-                  groups or default_groups(names), cv)
+                  groups or default_groups(names), cv, rows=int(y.size))
 
 
 # ---- quality --------------------------------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def is_reliable(fitted: Fitted, holdout: Quality) -> bool:
 
 def model_metrics(fitted: Fitted, holdout: Quality) -> dict:
     """The model's choice and quality as the tools report them in their metrics."""
-    return {"model": fitted.kind, "cv_auc": fitted.cv[fitted.kind]["auc"],
+    return {"model": fitted.kind, "fit_rows": fitted.rows, "cv_auc": fitted.cv[fitted.kind]["auc"],
             "cv_auc_std": fitted.cv[fitted.kind]["auc_std"], "cv": fitted.cv, "holdout_auc": holdout.auc,
             "pr_auc": holdout.pr_auc, "brier": holdout.brier, "top_decile_lift": holdout.top_decile_lift,
             "calibration": holdout.calibration, "reliable": is_reliable(fitted, holdout)}

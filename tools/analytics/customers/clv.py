@@ -8,7 +8,6 @@ and zbar the mean value of the repeat purchase days.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -17,13 +16,20 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
-from tools.analytics.customers.clv_models import (
-    bgnbd_ll,
-    conditional_expected_purchases,
-    expected_order_value,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    p_alive,
+from tools.analytics.customers.clv_models import bgnbd_ll
+from tools.analytics.customers.clv_scoring import (
+    MIN_REPEAT,
+    WEEKS,
+    ClvFit,
+    History,
+    HistoryTable,
+    Totals,
+    decile_sums,
+    fit_models,
+    fit_warnings,
+    forecast,
+    rows,
+    score_in_batches,
 )
 from tools.analytics.customers.runs import (
     fingerprint,
@@ -33,15 +39,21 @@ from tools.analytics.customers.runs import (
     resolve_as_of,
     resolved,
     save_run,
+    saving_run,
 )
+from tools.analytics.customers.sampling import fraction_for, sample_condition
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 from tools.warehouse import columns_of
 
 MIN_CUSTOMERS = 50
-MIN_REPEAT = 20
-FIT_CAP = 50_000
-"""The models are fitted on at most this many customers (a seeded sample); every customer is scored."""
+SAMPLE_ABOVE = 500_000
+"""Above this many customers both models are fitted on a seeded sample drawn in the engine and every customer is
+scored in batches (clv_scoring.py); up to it, on everyone, in memory. Chosen from a measurement at 1M customers
+(docs/performance.md): a 250k sample puts total CLV within 0.5 % of the fit on everyone."""
+FIT_SAMPLE = 250_000
+"""Target size of that sample (a Bernoulli sample: the result states its actual size)."""
+FIT_CAP = FIT_SAMPLE  # the name bench/compare.py reads
 
 
 class ClvParams(BaseModel, use_attribute_docstrings=True):
@@ -68,7 +80,7 @@ class ClvParams(BaseModel, use_attribute_docstrings=True):
     limit: int = Field(20, ge=1, le=200)
     """Rows returned: the customers with the highest CLV."""
     seed: int = 0
-    """Seed of the fitting sample (only used above 50,000 customers)."""
+    """Seed of the fitting sample (only used above 500,000 customers)."""
 
 
 class ClvResult(ToolResult):
@@ -106,145 +118,93 @@ def _source(con: duckdb.DuckDBPyConnection, params: ClvParams) -> tuple[str, str
     return sql, table
 
 
-def _history(con: duckdb.DuckDBPyConnection, sql: str, as_of: date) -> dict[str, np.ndarray]:
-    """Per customer: x, t_x, T (weeks) and mean repeat spend, computed in SQL."""
-    rel = con.execute(f"""
+def history_sql(sql: str) -> str:
+    """Per customer of `sql`'s purchases up to the date bound twice after it: x repeat purchase days, tx_days and
+    age_days (the days from the first purchase to the last and to as_of) and zbar, the mean repeat spend."""
+    return f"""
         WITH days AS (SELECT cid, d, sum(coalesce(v, 0)::DECIMAL(38, 6)) AS v  -- exact sums: same data, same result
                       FROM ({sql}) WHERE d <= ? AND cid IS NOT NULL GROUP BY cid, d)
-        SELECT cid, count(*) - 1 AS x, date_diff('day', min(d), max(d)) / 7.0 AS t_x,
-               date_diff('day', min(d), ?::DATE) / 7.0 AS T,
+        SELECT cid, count(*) - 1 AS x, date_diff('day', min(d), max(d)) AS tx_days,
+               date_diff('day', min(d), ?::DATE) AS age_days,
                CASE WHEN count(*) > 1 THEN (sum(v) - arg_min(v, d))::DOUBLE / (count(*) - 1) ELSE 0 END AS zbar
-        FROM days GROUP BY cid ORDER BY cid""", [as_of, as_of])
-    return rel.fetchnumpy()
+        FROM days GROUP BY cid"""
 
 
-@dataclass
-class History:
-    """Calibration data per customer: x repeat purchase days, t_x and T in weeks, zbar mean repeat spend."""
-
-    cid: np.ndarray
-    x: np.ndarray
-    t_x: np.ndarray
-    T: np.ndarray
-    zbar: np.ndarray
-
-    @classmethod
-    def from_columns(cls, columns: dict[str, np.ndarray]) -> History:
-        return cls(np.asarray(columns["cid"]), *(columns[k].astype(float) for k in ("x", "t_x", "T", "zbar")))
+def _history(con: duckdb.DuckDBPyConnection, sql: str, as_of: date) -> dict[str, np.ndarray]:
+    """Per customer: x, t_x, T (weeks) and mean repeat spend, computed in SQL."""
+    return con.execute(f"SELECT {WEEKS} FROM ({history_sql(sql)}) ORDER BY cid", [as_of, as_of]).fetchnumpy()
 
 
-@dataclass
-class ClvFit:
-    """Both models' maximum-likelihood parameters, and what the fit warns about."""
-
-    bgnbd: np.ndarray
-    """r, alpha, a, b."""
-    log_likelihood: float
-    gamma_gamma: np.ndarray
-    """p, q, v."""
-    gamma_gamma_log_likelihood: float
-    gamma_gamma_customers: int
-    frequency_value_correlation: float
-    warnings: list[str]
-
-
-def _fit_bgnbd(history: History, seed: int) -> tuple[np.ndarray, float]:
-    """BG/NBD on at most FIT_CAP customers (fit_bgnbd merges identical (x, t_x, T) rows into weighted rows)."""
-    x, t_x, T = history.x, history.t_x, history.T
-    n = x.size
-    fit = np.arange(n) if n <= FIT_CAP else np.sort(np.random.default_rng(seed).choice(n, FIT_CAP, replace=False))
-    bgnbd, _ = fit_bgnbd(x[fit], t_x[fit], T[fit])
-    return bgnbd, bgnbd_ll(bgnbd, x, t_x, T)
-
-
-def _fit(history: History, seed: int) -> ClvFit:
-    """BG/NBD on every customer, Gamma-Gamma on repeat customers with positive spend (at most FIT_CAP each)."""
-    bgnbd, ll = _fit_bgnbd(history, seed)
+def _fit_all(history: History) -> ClvFit:
+    """Both models fitted on every customer; the log-likelihood and warnings of everyone."""
     x, zbar = history.x, history.zbar
-    warnings = []
     positive = (x > 0) & (zbar > 0)
-    if (x > 0).sum() > positive.sum():
-        warnings.append(f"{int((x > 0).sum() - positive.sum())} repeat customers with zero or negative spend were "
-                        "left out of the Gamma-Gamma fit.")
-    spenders = np.flatnonzero(positive)
-    if spenders.size < MIN_REPEAT:
-        raise ToolError(f"Too few repeat customers with positive spend ({spenders.size}) to fit Gamma-Gamma.")
-    if spenders.size > FIT_CAP:
-        spenders = np.sort(np.random.default_rng(seed).choice(spenders, FIT_CAP, replace=False))
-    gamma_gamma, gg_ll = fit_gamma_gamma(x[spenders], zbar[spenders])
-    if gamma_gamma[1] <= 1:
-        warnings.append("Gamma-Gamma q ≤ 1: one-time buyers get the observed mean order value and CLV is less "
-                        "certain; treat it with caution.")
-    corr = float(np.corrcoef(x[positive], zbar[positive])[0, 1]) if positive.sum() > 2 else 0.0
-    if abs(corr) > 0.3:
-        warnings.append(f"Purchase frequency and order value are correlated (r = {corr:.2f}); Gamma-Gamma assumes "
-                        "they are independent, so CLV may be biased.")
-    return ClvFit(bgnbd, ll, gamma_gamma, gg_ll, int(spenders.size), corr, warnings)
+    fit = fit_models(history)
+    fit.log_likelihood = bgnbd_ll(fit.bgnbd, x, history.t_x, history.T)
+    fit.frequency_value_correlation = float(np.corrcoef(x[positive], zbar[positive])[0, 1]) if positive.sum() > 2 else 0.0
+    fit.warnings = fit_warnings(int((x > 0).sum()), int(positive.sum()), fit.gamma_gamma[1],
+                                fit.frequency_value_correlation)
+    return fit
 
 
-@dataclass
-class Forecast:
-    """Per customer over the horizon: expected purchases, P(alive), expected order value and CLV."""
-
-    purchases: np.ndarray
-    alive: np.ndarray
-    value: np.ndarray
-    clv: np.ndarray
-
-
-def _discounted_purchases(bgnbd: np.ndarray, history: History, horizon_days: int, rate: float) -> np.ndarray:
-    """Expected purchases in 30-day steps, each discounted to as_of at the annual `rate`."""
-    x, t_x, T = history.x, history.t_x, history.T
-    ends = np.minimum(np.arange(30, horizon_days + 30, 30), horizon_days)
-    discounted, previous = np.zeros(x.size), np.zeros(x.size)
-    for end in ends:
-        cumulative = conditional_expected_purchases(bgnbd, end / 7.0, x, t_x, T)
-        discounted += (cumulative - previous) / (1 + rate) ** (end / 365.0)
-        previous = cumulative
-    return discounted
+def _in_memory(con, params: ClvParams, as_of: date, table: HistoryTable) -> tuple[ClvFit, Totals, str, str | None]:
+    """Up to SAMPLE_ABOVE customers: the whole history in memory, both models fitted on everyone."""
+    history = table.fetch()
+    fit = _fit_all(history)
+    x, zbar = history.x, history.zbar
+    scored = forecast(params, history, fit, float(zbar[(x > 0) & (zbar > 0)].mean()))
+    run_id = make_run_id("clv", params, as_of, fingerprint(x, history.t_x, history.T, zbar, scored.purchases,
+                                                           scored.alive, scored.value, scored.clv))
+    note = save_run(con, "clv_scores", run_id, {
+        "customer_id": pa.array(history.cid).cast(pa.string()), "expected_purchases": scored.purchases,
+        "p_alive": scored.alive, "expected_order_value": scored.value, "clv": scored.clv})
+    ranked = np.argsort(-scored.clv, kind="stable")
+    totals = Totals(x.size, int((x > 0).sum()), float(scored.purchases.sum()), float(scored.alive.mean()),
+                    float(scored.value.mean()), float(scored.clv.sum()), decile_sums(scored.clv[ranked]),
+                    rows(history, scored, ranked[: params.limit]))
+    return fit, totals, run_id, note
 
 
-def _forecast(params: ClvParams, history: History, fit: ClvFit) -> Forecast:
-    x, t_x, T, zbar = history.x, history.t_x, history.T, history.zbar
-    purchases = conditional_expected_purchases(fit.bgnbd, params.horizon_days / 7.0, x, t_x, T)
-    alive = p_alive(fit.bgnbd, x, t_x, T)
-    value = expected_order_value(fit.gamma_gamma, x, zbar)
-    if fit.gamma_gamma[1] <= 1:  # the population mean p·v/(q − 1) does not exist: use the observed mean repeat value
-        value = np.where(x > 0, value, float(zbar[(x > 0) & (zbar > 0)].mean()))
-    discounted = (_discounted_purchases(fit.bgnbd, history, params.horizon_days, params.discount_rate)
-                  if params.discount_rate > 0 else purchases)
-    return Forecast(purchases, alive, value, params.margin * value * discounted)
+def _sampled(con, params: ClvParams, as_of: date, table: HistoryTable,
+             n: int) -> tuple[ClvFit, Totals, str, str | None]:
+    """Above SAMPLE_ABOVE customers: both models fitted on a seeded sample drawn in the engine, every customer
+    scored in batches streamed from it and saved batch by batch."""
+    repeat, spenders, xs, txs, ages, spend = table.one(
+        "count(*) FILTER (WHERE x > 0), count(*) FILTER (WHERE x > 0 AND zbar > 0), sum(x), sum(tx_days), "
+        "sum(age_days), sum(zbar::DECIMAL(38, 6)) FILTER (WHERE x > 0 AND zbar > 0)")
+    fit = fit_models(table.fetch(sample_condition("cid", params.seed, fraction_for(FIT_SAMPLE, n))))
+    run_id = make_run_id("clv", params, as_of, n, repeat, spenders, xs, txs, ages, spend, fit.fit_customers,
+                         fit.bgnbd.tolist(), fit.gamma_gamma.tolist())
+    mean_spend = float(spend / spenders) if spenders else 0.0  # exact sums: the same on every run and engine
+    with saving_run(con, "clv_scores", run_id, n) as saver:
+        totals = score_in_batches(table, params, fit, mean_spend, params.limit, saver.write)
+    fit.warnings = fit_warnings(repeat, spenders, fit.gamma_gamma[1], fit.frequency_value_correlation)
+    return fit, totals, run_id, saver.note
 
 
-def _rows(history: History, forecast: Forecast, ranked: np.ndarray) -> list[dict]:
-    return [{"customer_id": str(history.cid[i]), "repeat_purchases": int(history.x[i]),
-             "weeks_since_last": round(history.T[i] - history.t_x[i], 2),
-             "expected_purchases": round(float(forecast.purchases[i]), 4),
-             "p_alive": round(float(forecast.alive[i]), 4),
-             "expected_order_value": round(float(forecast.value[i]), 2), "clv": round(float(forecast.clv[i]), 2)}
-            for i in ranked]
-
-
-def _metrics(params: ClvParams, as_of: date, run_id: str, history: History, fit: ClvFit, forecast: Forecast,
-             top10: float) -> dict:
-    n, total = history.x.size, float(forecast.clv.sum())
+def _metrics(params: ClvParams, as_of: date, run_id: str, fit: ClvFit, totals: Totals) -> dict:
+    n, total = totals.customers, totals.clv_total
     return {
         "run_id": run_id, "as_of": as_of, "horizon_days": params.horizon_days, "customers": n,
-        "repeat_customers": int((history.x > 0).sum()),
+        "repeat_customers": totals.repeat_customers,
+        "fit_customers": fit.fit_customers, "fit_sampled": fit.fit_customers < n,
         "bgnbd": dict(zip(("r", "alpha", "a", "b"), fit.bgnbd.tolist(), strict=True)),
         "log_likelihood": fit.log_likelihood,
         "gamma_gamma": dict(zip(("p", "q", "v"), fit.gamma_gamma.tolist(), strict=True)),
         "gamma_gamma_log_likelihood": fit.gamma_gamma_log_likelihood,
         "gamma_gamma_customers": fit.gamma_gamma_customers,
         "frequency_value_correlation": fit.frequency_value_correlation,
-        "expected_purchases_total": float(forecast.purchases.sum()), "mean_p_alive": float(forecast.alive.mean()),
-        "mean_expected_order_value": float(forecast.value.mean()), "clv_total": total, "clv_mean": total / n,
-        "top_decile_share": top10 / total if total else None, "margin": params.margin,
+        "expected_purchases_total": totals.purchases, "mean_p_alive": totals.mean_alive,
+        "mean_expected_order_value": totals.mean_value, "clv_total": total, "clv_mean": total / n,
+        "top_decile_share": totals.deciles[0] / total if total else None, "margin": params.margin,
         "discount_rate": params.discount_rate}
 
 
 def _summary(params: ClvParams, label: str, metrics: dict, fit: ClvFit) -> str:
     n, total, bgnbd, gamma_gamma = metrics["customers"], metrics["clv_total"], fit.bgnbd, fit.gamma_gamma
+    sample = (f" Both models were fitted on a seeded sample of {fit.fit_customers:,} of the {n:,} customers (seed "
+              f"{params.seed}; Gamma-Gamma on its {fit.gamma_gamma_customers:,} repeat buyers with spend); every "
+              "customer was scored." if metrics["fit_sampled"] else "")
     return (f"CLV over the next {params.horizon_days} days for {n:,} customers ({label}, purchases up to "
             f"{metrics['as_of']}): {metrics['expected_purchases_total']:,.0f} expected purchases, total value "
             f"{money(total)} (mean {money(total / n)} per customer"
@@ -253,7 +213,7 @@ def _summary(params: ClvParams, label: str, metrics: dict, fit: ClvFit) -> str:
             + f"). The top 10 % of customers hold {pct(metrics['top_decile_share'])} of it. "
             f"Mean P(alive) {pct(metrics['mean_p_alive'])}. BG/NBD r {bgnbd[0]:.4f}, alpha {bgnbd[1]:.4f}, "
             f"a {bgnbd[2]:.4f}, b {bgnbd[3]:.4f} (log-likelihood {fit.log_likelihood:,.1f}); Gamma-Gamma "
-            f"p {gamma_gamma[0]:.2f}, q {gamma_gamma[1]:.2f}, v {gamma_gamma[2]:.2f}.")
+            f"p {gamma_gamma[0]:.2f}, q {gamma_gamma[1]:.2f}, v {gamma_gamma[2]:.2f}." + sample)
 
 
 @register(example=ClvParams(horizon_days=180, margin=0.3),
@@ -283,28 +243,16 @@ def predict_clv(con: duckdb.DuckDBPyConnection, params: ClvParams) -> ClvResult:
     if last is None:
         raise ToolError(f"{label} has no purchases to learn from.")
     as_of = resolve_as_of(con, params.as_of, last, f"purchases in {label}")
-    history = History.from_columns(_history(con, sql, as_of))
-    n, n_repeat = history.x.size, int((history.x > 0).sum())
-    if n < MIN_CUSTOMERS or n_repeat < MIN_REPEAT:
-        raise ToolError(f"Too few customers to fit BG/NBD: {n} customers with purchases up to {as_of}, {n_repeat} "
-                        f"of them repeat buyers (need at least {MIN_CUSTOMERS} and {MIN_REPEAT}). Use a later as_of "
-                        "or more data.")
-    fit = _fit(history, params.seed)
-    forecast = _forecast(params, history, fit)
-    run_id = make_run_id("clv", params, as_of, fingerprint(history.x, history.t_x, history.T, history.zbar,
-                                                           forecast.purchases, forecast.alive, forecast.value,
-                                                           forecast.clv))
-    warnings = list(fit.warnings)
-    note = save_run(con, "clv_scores", run_id, {
-        "customer_id": pa.array(history.cid).cast(pa.string()), "expected_purchases": forecast.purchases,
-        "p_alive": forecast.alive, "expected_order_value": forecast.value, "clv": forecast.clv})
-    if note:
-        warnings.append(note)
-    ranked = np.argsort(-forecast.clv, kind="stable")
-    deciles = np.array_split(ranked, 10)
-    metrics = _metrics(params, as_of, run_id, history, fit, forecast, float(forecast.clv[deciles[0]].sum()))
-    chart_rows = [{"decile": f"D{k + 1}", "clv": round(float(forecast.clv[members].sum()), 2)}
-                  for k, members in enumerate(deciles)]
-    return ClvResult(summary=_summary(params, label, metrics, fit), metrics=metrics, warnings=warnings,
-                     data=_rows(history, forecast, ranked[: params.limit]),
+    with HistoryTable(con, history_sql(sql), [as_of, as_of]) as table:
+        n, n_repeat = table.one("count(*), count(*) FILTER (WHERE x > 0)")
+        if n < MIN_CUSTOMERS or n_repeat < MIN_REPEAT:
+            raise ToolError(f"Too few customers to fit BG/NBD: {n} customers with purchases up to {as_of}, {n_repeat} "
+                            f"of them repeat buyers (need at least {MIN_CUSTOMERS} and {MIN_REPEAT}). Use a later "
+                            "as_of or more data.")
+        fit, totals, run_id, note = (_in_memory(con, params, as_of, table) if n <= SAMPLE_ABOVE
+                                     else _sampled(con, params, as_of, table, n))
+    metrics = _metrics(params, as_of, run_id, fit, totals)
+    chart_rows = [{"decile": f"D{k + 1}", "clv": round(value, 2)} for k, value in enumerate(totals.deciles)]
+    return ClvResult(summary=_summary(params, label, metrics, fit), metrics=metrics,
+                     warnings=list(fit.warnings) + ([note] if note else []), data=totals.top,
                      chart=charts.bar(chart_rows, "decile", "clv", "Predicted CLV by customer decile", sort="x"))

@@ -42,6 +42,22 @@ def bgnbd_ll(params, x, t_x, T, weights=None, grad: bool = False):
     return ll, g
 
 
+def bgnbd_ll_total(params, x, t_x, T) -> float:
+    """`bgnbd_ll`'s value for whole-number x (repeat purchase counts), with the terms that depend only on x
+    (three gammaln per customer) looked up in a table over 0..max(x): what scoring millions of customers in
+    batches needs, at a third of the cost."""
+    r, alpha, a, b = params
+    k = np.arange(int(x.max()) + 1 if x.size else 1, dtype=float)
+    per_x = (gammaln(r + k) - gammaln(r) + r * np.log(alpha)
+             + gammaln(a + b) + gammaln(b + k) - gammaln(b) - gammaln(a + b + k))
+    log_bx1 = np.log(np.where(k > 0, b + k - 1, 1.0))
+    ix = x.astype(np.int64)
+    A3 = -(r + x) * np.log(alpha + T)
+    rep = x > 0
+    A4 = np.where(rep, np.log(a) - log_bx1[ix] - (r + x) * np.log(alpha + np.where(rep, t_x, 0.0)), -np.inf)
+    return float(per_x[ix].sum() + np.logaddexp(A3, A4).sum())
+
+
 @dataclass
 class BgnbdData:
     """Customers arranged for a fast BG/NBD likelihood, built once per fit. The terms that depend only on x
@@ -168,10 +184,13 @@ def conditional_expected_purchases(params, t, x, t_x, T):
     t = np.asarray(t, dtype=float)
     A, B, C = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
+    A, B, C, z = np.broadcast_arrays(A, B, C, z)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_h = np.log(hyp2f1(A, B, C, z))
-        alt = np.log(hyp2f1(C - A, C - B, C, z)) + (C - A - B) * np.log1p(-z)  # Euler's transformation
-        log_h = np.where(np.isfinite(log_h), log_h, alt)
+        log_h = np.array(np.log(hyp2f1(A, B, C, z)), dtype=float)  # writable, also for scalars
+        bad = ~np.isfinite(log_h)  # Euler's transformation where the series overflows (rare: computed there only)
+        if bad.any():
+            a_, b_, c_, z_ = A[bad], B[bad], C[bad], z[bad]
+            log_h[bad] = np.log(hyp2f1(c_ - a_, c_ - b_, c_, z_)) + (c_ - a_ - b_) * np.log1p(-z_)
     head = (a + b + x - 1) / (a - 1)
     body = 1 - np.exp(log_h + A * (np.log(alpha + T) - np.log(alpha + T + t)))
     return head * body * expit(-_log_odds_dead(params, x, t_x, T))

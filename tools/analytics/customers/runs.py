@@ -4,6 +4,9 @@ the `as_of` default, deterministic run ids and fingerprints, and saving a run's 
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
@@ -104,3 +107,46 @@ def save_run(con: duckdb.DuckDBPyConnection, table: str, run_id: str, columns: d
     finally:
         con.unregister(stage)
     return None
+
+
+class BatchSaver:
+    """What `saving_run` yields: `write(columns)` appends one batch of a run's rows; `note` says why nothing was
+    written (read-only warehouse), or is None."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, table: str, run_id: str, note: str | None = None):
+        self.con, self.table, self.run_id, self.note = con, table, run_id, note
+        self.stage = f"_stage_{table}_{uuid.uuid4().hex[:8]}"
+
+    def write(self, columns: dict) -> None:
+        if self.con is None:
+            return
+        names = ", ".join(f'"{c}"' for c in columns)
+        self.con.register(self.stage, pa.table(columns))
+        try:
+            self.con.execute(f"INSERT INTO {quote(self.table)} (run_id, {names}) SELECT ?, {names} "
+                             f"FROM {self.stage}", [self.run_id])
+        finally:
+            self.con.unregister(self.stage)
+
+
+@contextmanager
+def saving_run(con: duckdb.DuckDBPyConnection, table: str, run_id: str, rows: int) -> Iterator[BatchSaver]:
+    """`save_run` for a run scored in batches: the batches are written in one transaction (all or nothing), so the
+    run's rows never have to be in memory at once. A run already saved in full (same id, `rows` rows) is not
+    rewritten: `write` does nothing then, and nothing is written to a read-only warehouse (`note` says so)."""
+    if read_only(con):
+        yield BatchSaver(None, table, run_id, f"The warehouse is open read-only, so {table} was not updated "
+                                              f"(run {run_id}).")
+        return
+    from tools.warehouse.saved_runs import record_run
+
+    saved = con.execute(f"SELECT count(*) FROM {quote(table)} WHERE run_id = ?", [run_id]).fetchall()[0][0]
+    if saved == rows:
+        yield BatchSaver(None, table, run_id)
+        record_run(con, table, run_id)
+        return
+    with transaction(con):
+        if saved:
+            con.execute(f"DELETE FROM {quote(table)} WHERE run_id = ?", [run_id])
+        yield BatchSaver(con, table, run_id)
+        record_run(con, table, run_id)
