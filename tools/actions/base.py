@@ -9,6 +9,7 @@ recorded result returned when that key already ran, the writes and the outbox ro
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -32,6 +33,16 @@ Prepared = TypeVar("Prepared")
 Write = Callable[[duckdb.DuckDBPyConnection, str, Prepared], tuple[dict[str, Any], Path | None]]
 """Inside the transaction: given the outbox key and what `prepare` returned, make the action's writes; return its
 payload (with `summary`) and the export file it wrote, if any."""
+
+
+def held_out_sql(column: str, salt: str, share: float) -> str:
+    """SQL that is true for the members of `column` held out: those whose md5('<salt>:<id>') starts (8 hex digits)
+    below `share` of the range, a pseudo-random draw fixed by `salt` (a campaign or action id: each campaign draws
+    its own). md5, substr and the comparison of equal-length hex strings mean the same in DuckDB, Spark and the
+    other engines, so every engine holds out the same customers; an engine's own hash() differs by engine."""
+    cut = math.ceil(max(0.0, min(1.0, share)) * 16 ** 8)
+    prefix = "'" + salt.replace("'", "''") + ":'"
+    return f"substr(md5({prefix} || CAST({column} AS VARCHAR)), 1, 8) < '{cut:08x}'"
 
 
 def params_key(params: BaseModel) -> str:

@@ -17,7 +17,7 @@ import duckdb
 from pydantic import Field
 
 from tools import compliance
-from tools.actions.base import ActionResult, params_key, run_once
+from tools.actions.base import ActionResult, held_out_sql, params_key, run_once
 from tools.actions.consent import CONTACT_COLUMN, describe, exclusions
 from tools.actions.exports import export_csv
 from tools.analytics.campaign_plan import (
@@ -123,10 +123,9 @@ def launch_campaign(con: duckdb.DuckDBPyConnection, params: LaunchParams, ctx: T
                     "created_at, created_by, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [aid, name, plan.audience["source"], params_key(params), size, sum(excluded.values()), now,
                      ctx.user, params.channel])
-        cut = int(round(plan.holdout_pct * 10_000))
         con.execute(f"""INSERT INTO audience_members (audience_id, customer_id, holdout)
-            SELECT ?, customer_id, (hash(customer_id::VARCHAR || ?) % 10000) < ? FROM ({plan.screened})
-            WHERE excluded IS NULL""", [aid, campaign_id, cut, *plan.args])
+            SELECT ?, customer_id, {held_out_sql('customer_id', campaign_id, plan.holdout_pct)}
+            FROM ({plan.screened}) WHERE excluded IS NULL""", [aid, *plan.args])
         con.execute("INSERT INTO campaign_launches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [campaign_id, name, plan.goal, params.channel, params.offer, aid, variant, send_at,
                      plan.holdout_pct, params.window_days, None, plan.lift, now, ctx.user])

@@ -9,7 +9,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import compliance
-from tools.actions.base import ActionResult, refuse_problems, run_once
+from tools.actions.base import ActionResult, held_out_sql, refuse_problems, run_once
 from tools.actions.consent import CONTACT_COLUMN, Channel, describe, exclusions, screened_sql
 from tools.actions.exports import export_csv
 from tools.registry import ToolContext, ToolError, register
@@ -89,11 +89,10 @@ def schedule_campaign(con: duckdb.DuckDBPyConnection, params: ScheduleParams, ct
         eligible, excluded = exclusions(con, screened, args)  # consent as of now, inside the transaction
         info = {**info, "eligible": eligible, "excluded": excluded}
         _refuse_nobody(info, params.channel)
-        cut = int(round(params.holdout_pct * 10_000))
         con.execute(f"""UPDATE audience_members SET holdout = CASE WHEN customer_id IN
             (SELECT customer_id FROM ({screened}) WHERE excluded IS NULL)
-            THEN (hash(customer_id::VARCHAR || ?) % 10000) < ? END WHERE audience_id = ?""",
-                    [*args, aid, cut, audience])
+            THEN {held_out_sql('customer_id', aid, params.holdout_pct)} END WHERE audience_id = ?""",
+                    [*args, audience])
         held = con.execute("SELECT count_if(holdout) FROM audience_members WHERE audience_id = ?",
                            [audience]).fetchone()[0]
         contact = CONTACT_COLUMN[params.channel]

@@ -142,3 +142,20 @@ class Backend(Protocol):
     def tables(self) -> dict[str, pa.Schema]: ...
 
     def write(self, name: str, data, mode: str = "replace") -> None: ...
+
+
+def engine_error(exc: Exception, sql: str | None = None) -> duckdb.Error:
+    """A Spark failure as the DuckDB exception a tool already handles, with the engine's first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    name = type(exc).__name__
+    if "UNRESOLVED_COLUMN" in text:
+        import re
+
+        m = re.search(r"name `([^`]+)`", text)
+        column = m.group(1).split("`.`")[-1] if m else "?"
+        return EngineBinderError(f'Binder Error: Referenced column "{column}" not found ({text})')
+    if "TABLE_OR_VIEW_NOT_FOUND" in text:
+        return EngineBinderError(f"Binder Error: {text}")
+    if "cancel" in text.lower() or name in ("KeyboardInterrupt",):
+        return EngineInterrupted(f"INTERRUPT Error: {text}")
+    return EngineError(f"Spark: {text}")

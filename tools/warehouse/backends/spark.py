@@ -2,13 +2,14 @@
 
 `SparkConnection` answers what tools do with a DuckDB connection. Each statement (DuckDB dialect) goes where it
 belongs:
-* governance state (`LOCAL`: audit log, outbox, audiences, budget plans, schema version) and the database's own
-  questions (`duckdb_databases()`, transactions) go to the home's DuckDB file, as today;
+* governance state (`LOCAL`: audit log, outbox, saved-run times, schema version, checkpoints) and the database's
+  own questions (`duckdb_databases()`, transactions) go to the home's DuckDB file, as today;
 * `information_schema` questions are answered by a DuckDB mirror of the catalogue (empty tables with the engine's
   columns), so `table_names`, `columns_of` and the loader's checks need no second implementation;
-* everything else runs in Spark: SELECTs transpiled by sqlglot (sqlmap.py); INSERT / DELETE / CREATE / DROP /
-  ALTER carried out on the Parquet or catalogue tables (spark_store.py), since Parquet tables have no row-level
-  DML. UPDATE is refused with a clear error.
+* everything else runs in Spark: SELECTs transpiled by sqlglot (sqlmap.py); INSERT [OR REPLACE] / UPDATE /
+  DELETE / CREATE / DROP / ALTER carried out on the Parquet or catalogue tables (spark_dml.py), since Parquet
+  tables have no row-level DML; an export's DESCRIBE and COPY … TO (spark_copy.py). Between BEGIN and COMMIT of
+  the home's file, the engine's writes are journalled and a ROLLBACK undoes them (local warehouses).
 """
 
 from __future__ import annotations
@@ -21,23 +22,26 @@ import duckdb
 import pyarrow as pa
 
 from tools.warehouse.backends.base import (
-    EngineBinderError,
     EngineError,
-    EngineInterrupted,
     Result,
     duckdb_type,
+    engine_error,
 )
 from tools.warehouse.backends.base import (
     duck_arrow as _duck_arrow,
 )
-from tools.warehouse.backends.spark_store import Store, session
-from tools.warehouse.backends.sqlmap import _sqlglot, bind, parse, table_names_in, to_spark
+from tools.warehouse.backends.spark_store import Journal, Store, session
+from tools.warehouse.backends.sqlmap import _sqlglot, as_read_only, bind, parse, table_names_in, to_spark
 from tools.warehouse.connection import WarehouseError, migrate
 from tools.warehouse.schema import SYSTEM_TABLES, TABLES
 
-LOCAL = frozenset((SYSTEM_TABLES - {"demo_truth", "demo_campaign_truth"}) | {"checkpoints"})
-"""Tables that stay in the home's DuckDB file whatever the warehouse: approval-gated and audit state (audit log,
-outbox, audiences and their members, budget plans, launched campaigns, saved-run times, schema version)."""
+ENGINE_RESULTS = frozenset({"audiences", "audience_members", "budget_plans", "campaign_launches", "campaign_members"})
+"""What actions save (their results, like the analytics tools' runs): written to the engine's tables, next to the
+data they are joined with (an audience's members with their orders)."""
+LOCAL = frozenset((SYSTEM_TABLES - {"demo_truth", "demo_campaign_truth"} - ENGINE_RESULTS) | {"checkpoints"})
+"""Tables that stay in the home's DuckDB file whatever the warehouse: governance state (audit log, outbox with
+each executed action and its delivery, saved-run times, schema version; LangGraph's checkpoints and approvals
+live in their own files)."""
 _STORES: dict[tuple, Store] = {}
 _MIRRORS: dict[int, tuple[int, duckdb.DuckDBPyConnection]] = {}
 _VERSION = {"n": 0}
@@ -56,10 +60,12 @@ def connect(target: str, path: Path | str, *, read_only: bool = False, migrate_s
         _STORES[key] = Store(session(target), root)
     con = SparkConnection(target, _STORES[key], local, read_only, str(path.resolve()))
     if migrate_schema and not read_only:
+        from tools.warehouse.backends.spark_load import create_engine_table
+
         have = {n.lower() for n in con.store.names()}
         for t in TABLES:
             if t.name not in LOCAL and t.name not in have:
-                con.store.empty(t.name, [(c.name, c.type) for c in t.columns])
+                create_engine_table(con, t)
                 _VERSION["n"] += 1
     return con
 
@@ -113,6 +119,8 @@ class SparkConnection:
         self.spark = store.spark
         self.group = f"northstar-{uuid.uuid4().hex[:12]}"
         self._last = None
+        self._journal: Journal | None = None
+        """The engine writes of the open transaction (undone by ROLLBACK)."""
 
     # ---- DuckDB's connection surface ----
     def execute(self, sql: str, params=None):
@@ -175,6 +183,7 @@ class SparkConnection:
         if self._closed:
             return
         self._closed = True
+        self._end_journal(commit=False)  # closed inside a transaction: DuckDB rolls it back, and so does the engine
         self.local.close()  # the Spark session is the process's, shared by every connection
         if self.home_file:
             _release_local(self.home_file)
@@ -191,7 +200,9 @@ class SparkConnection:
         tree = parse(bind(sql, params))
         if self.trace is not None:
             self.trace.append(tree.sql(dialect="duckdb"))
-        if isinstance(tree, exp.Transaction | exp.Commit | exp.Rollback | exp.Command | exp.Set | exp.Pragma):
+        if isinstance(tree, exp.Transaction | exp.Commit | exp.Rollback):
+            return self._transaction(tree, sql)
+        if isinstance(tree, exp.Command | exp.Set | exp.Pragma):
             return self.local.execute(sql, params)
         tables = table_names_in(tree)
         if any(t.db.lower() == "information_schema" for t in tree.find_all(exp.Table)):
@@ -201,21 +212,46 @@ class SparkConnection:
         if not tables - {"duckdb_databases"} or any(f.startswith("duckdb_") or f == "current_database"
                                                    for f in functions):
             if self.read_only and "duckdb_databases" in functions:  # the governance file is shared read-write:
-                return self.local.execute(_as_read_only(tree))   # say what this connection may do
+                return self.local.execute(as_read_only(tree))   # say what this connection may do
             return self.local.execute(sql, params)
         if tables <= LOCAL:
             return self.local.execute(sql, params)
+        if isinstance(tree, exp.Describe | exp.Copy):  # an export's columns, then the export itself
+            from tools.warehouse.backends import spark_copy
+
+            self._lend(tables & LOCAL)
+            self.store.ensure_views(tables)
+            return spark_copy.copy_out(self, tree) if isinstance(tree, exp.Copy) else spark_copy.describe(self, tree.this)
         if tables & LOCAL:
             return self._mixed(tree, tables & LOCAL)
         return self._spark(tree)
 
-    def _mixed(self, tree, local: set[str]):
-        """A statement over governance tables and warehouse tables: the governance tables' rows (small: actions
-        and their members) are lent to Spark as temporary views; rows for a governance table come back to it."""
+    def _transaction(self, tree, sql: str):
+        """BEGIN / COMMIT / ROLLBACK of the home's DuckDB file, the engine's writes in between following it."""
         _, exp, _, _ = _sqlglot()
-        for name in sorted(local):
-            rows = _duck_arrow(self.local, f'SELECT * FROM "{name}"')
-            self.store.temp_view(name, self._frame_of(rows))
+        try:
+            result = self.local.execute(sql)
+        except Exception:
+            if not isinstance(tree, exp.Transaction):  # a failed COMMIT leaves the file as before: the engine too
+                self._end_journal(commit=False)
+            raise
+        if isinstance(tree, exp.Transaction):
+            self._journal = Journal(self.store)
+        else:
+            self._end_journal(commit=isinstance(tree, exp.Commit))
+        return result
+
+    def _end_journal(self, commit: bool) -> None:
+        if self._journal is not None:
+            journal, self._journal = self._journal, None
+            journal.commit() if commit else journal.rollback()
+            _VERSION["n"] += 1
+
+    def _mixed(self, tree, local: set[str]):
+        """A statement over governance tables and warehouse tables: the governance tables' rows (small: saved-run
+        times, the outbox) are lent to Spark as temporary views; rows for a governance table come back to it."""
+        _, exp, _, _ = _sqlglot()
+        self._lend(local)
         target = tree.this.this if isinstance(tree, exp.Insert) and isinstance(tree.this, exp.Schema) else tree.this
         if isinstance(tree, exp.Insert) and target.name.lower() in LOCAL and isinstance(tree.expression, exp.Query):
             rows = self._arrow(self._frame(to_spark(tree.expression)))
@@ -230,6 +266,11 @@ class SparkConnection:
             return self._spark(tree)
         raise WarehouseError(f"{type(tree).__name__.upper()} of governance tables ({', '.join(sorted(local))}) "
                              "that reads warehouse tables is not supported on Spark; select the rows first.")
+
+    def _lend(self, local: set[str]) -> None:
+        for name in sorted(local):
+            rows = _duck_arrow(self.local, f'SELECT * FROM "{name}"')
+            self.store.temp_view(name, self._frame_of(rows))
 
     def _frame_of(self, rows: pa.Table):
         """A Spark DataFrame of Arrow rows (an empty one keeps its columns)."""
@@ -270,7 +311,11 @@ class SparkConnection:
             raise EngineError("The warehouse is open read-only; nothing was written.")
         from tools.warehouse.backends import spark_dml
 
-        spark_dml.apply(self, tree)
+        self.store.journal(self._journal)
+        try:
+            spark_dml.apply(self, tree)
+        finally:
+            self.store.journal(None)
         _VERSION["n"] += 1
         return Result(None)
 
@@ -303,32 +348,3 @@ class SparkConnection:
         from tools.warehouse.backends.spark_load import generate_demo
 
         return generate_demo(self, customers, seed)
-
-
-def _as_read_only(tree) -> str:
-    """`duckdb_databases()` with readonly = true, for a connection opened read-only (tools check it before saving)."""
-    sqlglot, exp, _, _ = _sqlglot()
-    view = sqlglot.parse_one("(SELECT * REPLACE (true AS readonly) FROM duckdb_databases())", read="duckdb")
-    tree = tree.copy()
-    for table in list(tree.find_all(exp.Table)):
-        if isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "duckdb_databases":
-            table.replace(exp.Subquery(this=view.this.copy(), alias=exp.TableAlias(
-                this=exp.to_identifier(table.alias or "duckdb_databases"))))
-    return tree.sql(dialect="duckdb")
-
-
-def engine_error(exc: Exception, sql: str | None = None) -> duckdb.Error:
-    """A Spark failure as the DuckDB exception a tool already handles, with the engine's first line."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    name = type(exc).__name__
-    if "UNRESOLVED_COLUMN" in text:
-        import re
-
-        m = re.search(r"name `([^`]+)`", text)
-        column = m.group(1).split("`.`")[-1] if m else "?"
-        return EngineBinderError(f'Binder Error: Referenced column "{column}" not found ({text})')
-    if "TABLE_OR_VIEW_NOT_FOUND" in text:
-        return EngineBinderError(f"Binder Error: {text}")
-    if "cancel" in text.lower() or name in ("KeyboardInterrupt",):
-        return EngineInterrupted(f"INTERRUPT Error: {text}")
-    return EngineError(f"Spark: {text}")

@@ -1,9 +1,12 @@
-"""INSERT, DELETE, CREATE, DROP and ALTER (DuckDB dialect) carried out on the Spark warehouse's tables.
+"""INSERT, UPDATE, DELETE, CREATE, DROP and ALTER (DuckDB dialect) carried out on the Spark warehouse's tables.
 
 Parquet tables have no row-level DML, so each statement becomes a DataFrame written by the store: an INSERT
-appends its SELECT's rows (cast to the table's column types, missing columns NULL), a DELETE rewrites the table
-without the matching rows, a CREATE TABLE AS writes (or, TEMP, registers) its SELECT. No multi-statement
-transactions: each statement is all-or-nothing on its own (a rewrite replaces the folder only once written).
+appends its SELECT's rows (cast to the table's column types, missing columns NULL); INSERT OR REPLACE / OR IGNORE
+rewrite the table with the new rows winning (or losing) on the table's primary key (schema.py), as DuckDB's
+constraint would decide; an UPDATE rewrites the table with each SET column as `CASE WHEN <where> THEN <value> ELSE
+<column> END`; a DELETE rewrites it without the matching rows; a CREATE TABLE AS writes (or, TEMP, registers) its
+SELECT. Each statement is all-or-nothing on its own (a rewrite replaces the folder only once written); across
+statements, SparkConnection undoes a rolled-back transaction's writes (spark_store.Journal).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ def apply(con, tree) -> None:
     _, exp, _, _ = _sqlglot()
     if isinstance(tree, exp.Insert):
         _insert(con, tree)
+    elif isinstance(tree, exp.Update):
+        _update(con, tree)
     elif isinstance(tree, exp.Delete):
         name = _name(con, tree.this)
         where = tree.args.get("where")
@@ -28,7 +33,7 @@ def apply(con, tree) -> None:
     elif isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
         _create(con, tree)
     elif isinstance(tree, exp.Drop):
-        for table in tree.expressions or [tree.this]:
+        for table in tree.args.get("tables") or tree.expressions or [tree.this]:  # sqlglot ≥ 30: tables
             name = _name(con, table, missing_ok=True)
             if name is None:
                 if not tree.args.get("exists"):
@@ -89,7 +94,53 @@ def _insert(con, tree) -> None:
     if isinstance(source, exp.Values):
         source = exp.select("*").from_(source)
     src = con._frame(to_spark(source))
-    con.store.write(name, _aligned(con, name, src, columns, bool(tree.args.get("by_name"))), "append")
+    rows = _aligned(con, name, src, columns, bool(tree.args.get("by_name")))
+    alternative = str(tree.args.get("alternative") or "").upper()
+    if alternative not in ("REPLACE", "IGNORE"):
+        con.store.write(name, rows, "append")
+        return
+    from tools.warehouse.schema import BY_NAME
+
+    spec = BY_NAME.get(name.lower())
+    if spec is None or not spec.primary_key:
+        raise EngineError(f"INSERT OR {alternative} INTO {name} needs the table's primary key, and {name} has none "
+                          "on a Spark warehouse; DELETE the rows first, then INSERT.")
+    key = list(spec.primary_key)
+    rows = rows.localCheckpoint()  # computed once: it may read the table being rewritten
+    old = con.spark.table(name)
+    if alternative == "REPLACE":  # the new rows win
+        merged = old.join(rows.select(*key), on=key, how="left_anti").unionByName(rows)
+    else:  # the rows already there win
+        merged = old.unionByName(rows.join(old.select(*key), on=key, how="left_anti"))
+    con.store.write(name, merged.localCheckpoint())
+
+
+def _update(con, tree) -> None:
+    """UPDATE t SET c = v … WHERE w: the table rewritten with `CASE WHEN w THEN v ELSE c END` for each SET column
+    (the values are computed from the rows as they were, as in SQL), cast back to the column's type."""
+    _, exp, _, _ = _sqlglot()
+    from pyspark.sql import functions as F
+
+    if tree.args.get("from_") or tree.args.get("from"):
+        raise EngineError("UPDATE … FROM is not supported on a Spark warehouse; use a subquery in SET or WHERE.")
+    name = _name(con, tree.this)
+    fields = con.spark.table(name).schema.fields
+    known = {f.name.lower() for f in fields}
+    sets = {}
+    for eq in tree.expressions:
+        column = eq.this.name.lower()
+        if column not in known:
+            raise EngineError(f'Binder Error: Referenced update column "{eq.this.name}" not found in table {name}')
+        sets[column] = eq.expression
+    where = tree.args.get("where")
+    cond = exp.func("coalesce", exp.paren(where.this.copy()), exp.false()) if where is not None else None
+    select = exp.select(*[exp.alias_(
+        (exp.If(this=cond.copy(), true=sets[f.name.lower()].copy(), false=exp.column(f.name, quoted=True))
+         if cond is not None else sets[f.name.lower()].copy()) if f.name.lower() in sets
+        else exp.column(f.name, quoted=True), f"__c{i}") for i, f in enumerate(fields)])
+    updated = con._frame(to_spark(select.from_(tree.this.copy())))
+    con.store.write(name, updated.select([F.col(f"__c{i}").cast(f.dataType).alias(f.name)
+                                          for i, f in enumerate(fields)]))
 
 
 def _create(con, tree) -> None:

@@ -118,3 +118,15 @@ def _refuse_existing_keys(con, table: str, key: tuple[str, ...], staged, file: s
     if clash:
         raise LoadError(f"{file}: {clash} row(s) have keys that already exist in {table} (at most {MAX_LISTED} are "
                         "listed on DuckDB). Use --mode replace to replace the table, or remove those rows.")
+
+
+def create_engine_table(con, table) -> None:
+    """A table the engine lacks, created empty; or, in a home made when action results were kept in the local
+    file, with those rows (moved, so that existing audiences and campaigns stay known)."""
+    found = con.local.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND "
+                              "table_name = ?", [table.name]).fetchone()[0]
+    rows = duck_arrow(con.local, f'SELECT * FROM "{table.name}"') if found else None
+    if rows is not None and rows.num_rows:
+        con.store.write_arrow(table.name, rows)
+    else:
+        con.store.empty(table.name, [(c.name, c.type) for c in table.columns])

@@ -4,6 +4,10 @@
 view of the same name. A rewrite goes to a new folder that then replaces the old one (Spark cannot overwrite files
 it is reading), so a failed write leaves the table as it was. `sc://host:port` (Spark Connect, Databricks): the
 tables are the cluster's catalog tables of the current database, written with `saveAsTable`.
+
+A transaction of the home's DuckDB file (an action's writes and its outbox row) also covers the engine's tables on
+a local warehouse: while a `Journal` is active, appended files are noted and replaced folders kept aside, so a
+ROLLBACK puts every table back as it was and a COMMIT deletes what was kept.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def session(target: str):
                 "spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.ansi.enabled": "false",
                 "spark.sql.caseSensitive": "false"}
         if target.startswith("sc://"):
+            _connect_client(target)
             builder = SparkSession.builder.remote(target)
         else:
             if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
@@ -60,6 +65,27 @@ def session(target: str):
         return spark
 
 
+def _connect_client(target: str) -> None:
+    """Spark Connect's client needs extra packages, and retries an unreachable server for minutes: check both
+    first and say what to do."""
+    import socket
+
+    try:
+        from pyspark.sql.connect.utils import check_dependencies
+
+        check_dependencies("northstar")
+    except ImportError as exc:
+        raise WarehouseError(f"NORTHSTAR_WAREHOUSE=spark:{target} needs Spark Connect's client: {exc} "
+                             "(`pyspark[connect]` in pyproject.toml, then `uv sync`).") from exc
+    host, _, port = target[len("sc://"):].split("/", 1)[0].partition(":")
+    try:
+        socket.create_connection((host, int(port or 15002)), timeout=10).close()
+    except OSError as exc:
+        raise WarehouseError(f"Cannot reach the Spark Connect server at {host}:{port or 15002} ({exc}). Is it "
+                             "running (`$SPARK_HOME/sbin/start-connect-server.sh`) and its port open from here?") \
+            from None
+
+
 def _quiet() -> None:
     """pyspark logs every failed statement with its whole plan; the error itself reaches the caller anyway."""
     import logging
@@ -72,6 +98,40 @@ def _quiet() -> None:
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
+class Journal:
+    """The engine writes of one transaction, undone in reverse order by `rollback`, made final by `commit`."""
+
+    def __init__(self, store: Store):
+        self.store, self.steps = store, []
+
+    def note(self, kind: str, name: str, kept: Path | None = None, files: frozenset = frozenset()) -> None:
+        """append: `files` were added to the table; replace: the table's old folder is `kept` (None: it is new);
+        rename: the table `name` was called after the folder `kept`."""
+        self.steps.append((kind, name, kept, files))
+
+    def commit(self) -> None:
+        for _, _, kept, _ in self.steps:
+            if kept is not None:
+                shutil.rmtree(kept, ignore_errors=True)
+        self.steps = []
+
+    def rollback(self) -> None:
+        root = self.store.root
+        for kind, name, kept, files in reversed(self.steps):
+            folder = root / name
+            if kind == "append":  # the files this write added go (not those another writer added since)
+                for f in files:
+                    (folder / f).unlink(missing_ok=True)
+            elif kind == "replace":  # the folder as it was comes back (or the new table goes)
+                shutil.rmtree(folder, ignore_errors=True)
+                if kept is not None:
+                    kept.rename(folder)
+            elif kind == "rename":  # `kept` is the old name's folder
+                folder.rename(kept)
+            self.store._stale(name)
+        self.steps = []
+
+
 class Store:
     """The warehouse's tables in one Spark session: list, read, write, drop."""
 
@@ -79,8 +139,26 @@ class Store:
         self.spark, self.root = spark, root
         self.temp: set[str] = set()
         self.viewed: set[str] = set()
+        self._active = threading.local()
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
+
+    # ---- transactions (local warehouses) ----
+    def journal(self, journal: Journal | None) -> None:
+        """Make `journal` note this thread's writes (None: write without one)."""
+        self._active.journal = journal
+
+    def _journal(self) -> Journal | None:
+        journal = getattr(self._active, "journal", None)
+        return journal if self.root is not None else None
+
+    def _appending(self, name: str, write) -> None:
+        """`write()` appends files to the table's folder; the journal, if any, notes which."""
+        journal = self._journal()
+        before = set(os.listdir(self.root / name)) if journal is not None else set()
+        write()
+        if journal is not None:
+            journal.note("append", name, files=frozenset(set(os.listdir(self.root / name)) - before))
 
     def ensure_views(self, names) -> None:
         """Views over the Parquet folders a statement names, made on first use (each costs a footer read)."""
@@ -130,7 +208,7 @@ class Store:
             return
         folder = self.root / name
         if mode == "append" and folder.exists():
-            df.write.mode("append").parquet(str(folder))
+            self._appending(name, lambda: df.write.mode("append").parquet(str(folder)))
         else:
             tmp = self.root / f".new-{name}-{uuid.uuid4().hex[:8]}"
             df.write.parquet(str(tmp))
@@ -139,15 +217,22 @@ class Store:
 
     def write_arrow(self, name: str, table: pa.Table, mode: str = "replace") -> None:
         """Arrow rows straight to Parquet (no round trip through the JVM) on a local warehouse."""
-        if self.root is None:
-            self.write(name, self.spark.createDataFrame(table), mode)
+        if self.root is None:  # Spark Connect infers no schema from zero rows: give it the table's
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
+            self.write(name, self.spark.createDataFrame(table, schema=schema), mode)
             return
         import pyarrow.parquet as pq
 
         folder = self.root / name
         target = folder if mode == "append" and folder.exists() else self.root / f".new-{name}-{uuid.uuid4().hex[:8]}"
         target.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target / f"part-{uuid.uuid4().hex}.parquet")
+        part = target / f"part-{uuid.uuid4().hex}.parquet"
+        if target == folder:
+            self._appending(name, lambda: pq.write_table(table, part))
+        else:
+            pq.write_table(table, part)
         if target != folder:
             self._swap(name, target)
         self._stale(name)
@@ -157,7 +242,11 @@ class Store:
         if folder.exists():
             folder.rename(old)
         new.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        journal = self._journal()
+        if journal is not None:  # kept until the transaction ends
+            journal.note("replace", name, old if old.exists() else None)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
 
     def _view(self, name: str) -> None:
         if self.root is None:
@@ -180,6 +269,12 @@ class Store:
             self.spark.sql(f"DROP TABLE IF EXISTS `{name}`")
             return
         self._stale(name)
+        journal = self._journal()
+        if journal is not None and (self.root / name).exists():
+            kept = self.root / f".old-{name}-{uuid.uuid4().hex[:8]}"
+            (self.root / name).rename(kept)
+            journal.note("replace", name, kept)
+            return
         shutil.rmtree(self.root / name, ignore_errors=True)
 
     def rename(self, old: str, new: str) -> None:
@@ -187,6 +282,9 @@ class Store:
             self.spark.sql(f"ALTER TABLE `{old}` RENAME TO `{new}`")
             return
         (self.root / old).rename(self.root / new)
+        journal = self._journal()
+        if journal is not None:
+            journal.note("rename", new, self.root / old)
         self._stale(old)
 
     def temp_view(self, name: str, df) -> None:

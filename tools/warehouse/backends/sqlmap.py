@@ -160,7 +160,32 @@ def to_spark(tree) -> str:
         if isinstance(node.this, _LISTS()):
             node.replace(exp.ArraySize(this=node.this.copy()))
     _unnest_with_positions(tree)
+    _ordered_lists(tree)
     return tree.sql(dialect="spark")
+
+
+def _ordered_lists(tree) -> None:
+    """`list(x ORDER BY k)` keeps its order in Spark: collect_list gives none (and sqlglot drops the ORDER BY), so
+    (null flag, k, …, x) are collected as structs, sorted and x taken back; the flag puts null keys where DuckDB
+    does (last unless NULLS FIRST). Mixed directions are refused rather than silently reordered."""
+    sqlglot, exp, _, _ = _sqlglot()
+    for node in list(tree.find_all(exp.ArrayAgg)):
+        order = node.this
+        if not isinstance(order, exp.Order):
+            continue
+        directions = {bool(k.args.get("desc")) for k in order.expressions}
+        if len(directions) != 1:
+            raise WarehouseError("list(… ORDER BY …) with mixed ASC/DESC keys cannot be written for Spark; order "
+                                 "by one direction.")
+        desc, parts = directions.pop(), []
+        for i, k in enumerate(order.expressions):
+            key = k.this.sql(dialect="spark")
+            late = "IS NULL" if bool(k.args.get("nulls_first")) == desc else "IS NOT NULL"
+            parts += [f"({key}) {late} AS __n{i}", f"{key} AS __k{i}"]
+        value = order.this.sql(dialect="spark")
+        node.replace(sqlglot.parse_one(
+            f"TRANSFORM(SORT_ARRAY(COLLECT_LIST(STRUCT({', '.join(parts)}, {value} AS __v)), {not desc}), "
+            "__s -> __s.__v)", read="spark"))
 
 
 def _unnest_with_positions(tree) -> None:
@@ -199,10 +224,69 @@ def to_dialect(tree, dialect: str) -> str:
     generic ones only, the start of those backends)."""
     if dialect == "spark":
         return to_spark(tree)
-    return tree.copy().transform(_portable).sql(dialect=dialect, unsupported_level=_error_level())
+    tree = tree.copy().transform(_portable)
+    _inline_windows(tree)
+    if dialect == "bigquery":
+        _nulls_last_in_windows(tree)
+    return tree.sql(dialect=dialect, unsupported_level=_error_level())
+
+
+def _nulls_last_in_windows(tree) -> None:
+    """BigQuery's window and ARRAY_AGG ORDER BY cannot say NULLS LAST (DuckDB's default for ASC): `ORDER BY x`
+    becomes `ORDER BY x IS NULL, x`, nulls last by the first key whatever the second does (ROWS frames and ranking
+    only: a RANGE frame needs its one key)."""
+    exp = _sqlglot()[1]
+    for order in list(tree.find_all(exp.Order)):
+        parent = order.parent
+        if isinstance(parent, exp.Window):
+            spec = parent.args.get("spec")
+            if spec is not None and str(spec.args.get("kind", "")).upper() == "RANGE":
+                continue
+        elif not isinstance(parent, exp.ArrayAgg):
+            continue
+        keys = []
+        for key in order.expressions:
+            if not key.args.get("desc") and not key.args.get("nulls_first"):
+                keys.append(exp.Ordered(this=exp.Is(this=key.this.copy(), expression=exp.null()), nulls_first=True))
+                key = key.copy()
+                key.set("nulls_first", True)
+            keys.append(key)
+        order.set("expressions", keys)
+
+
+def _inline_windows(tree) -> None:
+    """`f() OVER w … WINDOW w AS (…)` with the definition written into each OVER: not every dialect has named
+    windows (BigQuery's writer fails on them), and the meaning is the same."""
+    exp = _sqlglot()[1]
+    for select in list(tree.find_all(exp.Select)):
+        named = {w.this.name.lower(): w for w in select.args.get("windows") or []}
+        if not named:
+            continue
+        for window in list(select.find_all(exp.Window)):
+            ref = window.args.get("alias")
+            if ref is not None and window.args.get("over") and ref.name.lower() in named:
+                spec = named[ref.name.lower()]
+                window.set("alias", None)
+                for part in ("partition_by", "order", "spec"):
+                    if spec.args.get(part) is not None:
+                        window.set(part, spec.args[part].copy() if part != "partition_by"
+                                   else [e.copy() for e in spec.args[part]])
+        select.set("windows", None)
 
 
 def _error_level():
     from sqlglot.errors import ErrorLevel
 
     return ErrorLevel.RAISE
+
+
+def as_read_only(tree) -> str:
+    """`duckdb_databases()` with readonly = true, for a connection opened read-only (tools check it before saving)."""
+    sqlglot, exp, _, _ = _sqlglot()
+    view = sqlglot.parse_one("(SELECT * REPLACE (true AS readonly) FROM duckdb_databases())", read="duckdb")
+    tree = tree.copy()
+    for table in list(tree.find_all(exp.Table)):
+        if isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "duckdb_databases":
+            table.replace(exp.Subquery(this=view.this.copy(), alias=exp.TableAlias(
+                this=exp.to_identifier(table.alias or "duckdb_databases"))))
+    return tree.sql(dialect="duckdb")
