@@ -39,10 +39,18 @@ def _stats(values: list[float]) -> dict:
 
 
 def job_agent(job: dict) -> dict:
-    """Ask n questions, each in a new thread, after one warm-up turn; overhead = wall − Σ tool_calls[*].ms."""
+    """Ask n questions, each in a new thread, after one warm-up turn; overhead = wall − Σ tool_calls[*].ms.
+
+    `pinned`: hold the warehouse open for the whole run, as `northstar serve` does, so no step pays for opening
+    the DuckDB file (unpinned, as in-process adapters run, each step opens and closes it; the tool call's open is
+    counted in its ms, the vocabulary's in the overhead)."""
     from agent.context import Context
     from agent.runner import Northstar
+    from tools.warehouse import connect
 
+    pin = connect(Path(job["home"]) / "warehouse.duckdb") if job.get("pinned") else None
+
+    load_at_start = [round(v, 2) for v in os.getloadavg()]
     t0 = time.perf_counter()
     ns = Northstar(Context(home=Path(job["home"]), provider="offline", as_of=AS_OF, user="bench",
                            roles={"bench": "analyst"}))
@@ -64,9 +72,12 @@ def job_agent(job: dict) -> dict:
                       "overhead_ms": round(wall - tool_ms, 2), "tools": [c["name"] for c in out["tool_calls"]],
                       "pending_approval": bool(out.get("pending_approval"))})
     ns.close()
+    if pin is not None:
+        pin.close()
     ok = [t for t in turns if "overhead_ms" in t]
-    return {"startup_s": round(startup_s, 3), "warmup_turn_s": round(warmup_s, 3), "turns": turns,
-            "n": len(ok), "errors": len(turns) - len(ok), "overhead_ms": _stats([t["overhead_ms"] for t in ok]),
+    return {"pinned": bool(pin), "load_avg": load_at_start, "startup_s": round(startup_s, 3),
+            "warmup_turn_s": round(warmup_s, 3), "turns": turns, "n": len(ok), "errors": len(turns) - len(ok),
+            "overhead_ms": _stats([t["overhead_ms"] for t in ok]),
             "wall_ms": _stats([t["wall_ms"] for t in ok]), "tool_ms": _stats([t["tool_ms"] for t in ok])}
 
 
@@ -98,11 +109,12 @@ def cold_starts(home: Path, runs: int = 5, ask: bool = True) -> dict:
     when PYTHONDONTWRITEBYTECODE is set, so every start compiles every imported module from source — also with
     the bytecode cache allowed (primed by one untimed run), as after `uv sync --compile-bytecode`."""
     exe = str(Path(sys.executable).parent / "northstar")
-    env = {**os.environ, "NORTHSTAR_AS_OF": AS_OF.isoformat(), "NORTHSTAR_PROVIDER": "offline"}
+    env = {**os.environ, "NORTHSTAR_AS_OF": AS_OF.isoformat(), "NORTHSTAR_PROVIDER": "offline",
+           "NORTHSTAR_SERVER": "off"}  # in-process: a server running for the home would answer instead
     env.pop("OPENAI_API_KEY", None)
     commands = [("help", [exe, "--help"], runs)]
     if ask:
-        commands.append(("ask", [exe, "--home", str(home), "ask", COLD_QUESTION, "--json"], max(1, runs // 2 + 1)))
+        commands.append(("ask", [exe, "--home", str(home), "ask", COLD_QUESTION, "--json"], runs))
     out = {}
     for name, cmd, n in commands:
         out[name] = _time_command(cmd, n, env)
@@ -111,3 +123,30 @@ def cold_starts(home: Path, runs: int = 5, ask: bool = True) -> dict:
         for name, cmd, n in commands:
             out[f"{name} (bytecode cached)"] = _time_command(cmd, n, cached, prime=True)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.agent_bench --home DIR`: the overhead run and the cold starts alone, on an existing home
+    (`northstar init --demo --customers 20000` makes one), JSON to stdout. The home's threads grow with each run:
+    compare runs on copies of one home."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.agent_bench", description=main.__doc__)
+    ap.add_argument("--home", type=Path, required=True, help="A home with a warehouse (it gains threads).")
+    ap.add_argument("--questions", type=int, default=50)
+    ap.add_argument("--cold-runs", type=int, default=5, help="Fresh processes per cold-start figure (0: none).")
+    ap.add_argument("--pinned", action="store_true", help="Hold the warehouse open, as the server does.")
+    args = ap.parse_args(argv)
+    if not (args.home / "warehouse.duckdb").exists():
+        ap.error(f"no warehouse in {args.home}: run `northstar --home {args.home} init --demo` first")
+    res = job_agent({"home": str(args.home), "questions": args.questions, "pinned": args.pinned})
+    out = {k: v for k, v in res.items() if k != "turns"}
+    out["slowest"] = sorted((t for t in res["turns"] if "overhead_ms" in t), key=lambda t: -t["overhead_ms"])[:5]
+    if args.cold_runs:
+        out["cold_start"] = cold_starts(args.home, args.cold_runs)
+    sys.stdout.write(json.dumps(out, indent=1) + "\n")
+    return 0 if not res["errors"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

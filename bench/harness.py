@@ -34,18 +34,22 @@ def _log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def child(job: dict, timeout_s: float = JOB_TIMEOUT_S) -> dict:
-    """Run one bench.worker job in a fresh Python process; its failure or timeout comes back as a result."""
+def child(job: dict, timeout_s: float = JOB_TIMEOUT_S, *, module: str = "bench.worker",
+          env: dict | None = None) -> dict:
+    """Run one job of `module` (bench.worker, bench.side_worker) in a fresh Python process, with `env` added to a
+    clean environment; its failure or timeout comes back as a result."""
     with tempfile.TemporaryDirectory(prefix="northstar-job-") as tmp:
         job = {**job, "out": str(Path(tmp) / "out.json")}
         path = Path(tmp) / "job.json"
         path.write_text(json.dumps(job, default=str))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-        for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NORTHSTAR_PROVIDER", "NORTHSTAR_HOME"):
+        extra, env = env or {}, {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                                 "GRADIO_ANALYTICS_ENABLED": "False"}
+        for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NORTHSTAR_PROVIDER", "NORTHSTAR_HOME", "NORTHSTAR_WAREHOUSE"):
             env.pop(var, None)
+        env.update(extra)
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, "-m", "bench.worker", str(path)], capture_output=True, text=True,
+            proc = subprocess.run([sys.executable, "-m", module, str(path)], capture_output=True, text=True,
                                   timeout=timeout_s, cwd=ROOT, env=env)
         except subprocess.TimeoutExpired:
             return {"ok": False, "error": f"timed out after {timeout_s:.0f} s", "process_s": timeout_s}
@@ -135,8 +139,11 @@ def main(customers: int = DEFAULT_CUSTOMERS, repeat: int = 3, compare: bool = Tr
          seed: int = 7, home: Path | None = None, keep: bool = False, results_dir: Path | None = None,
          docs_path: Path | None = None, isolate: bool = True, agent: bool = True, agent_questions: int = 50,
          agent_customers: int = 20_000, cold_runs: int = 5, cold_ask: bool = True,
-         only: list[str] | None = None, pairs: list[str] | None = None) -> int:
-    """Run the benchmark; returns the exit code (0: everything ran, 1: something failed — see the results)."""
+         only: list[str] | None = None, pairs: list[str] | None = None, spark: str | None = "auto") -> int:
+    """Run the benchmark; returns the exit code (0: everything ran, 1: something failed — see the results).
+
+    `spark`: the local Spark master of the DuckDB-vs-Spark comparison (bench/side_by_side.py) at the same size;
+    "auto" runs it on `NORTHSTAR_BENCH_SPARK` (default local[2]; "off" skips it) unless the run is reduced."""
     from bench.worker import safe_registry
 
     started = time.perf_counter()
@@ -169,6 +176,13 @@ def main(customers: int = DEFAULT_CUSTOMERS, repeat: int = 3, compare: bool = Tr
                                       cold_ask))
                 if customers == DEFAULT_CUSTOMERS:  # the team server under load (bench/server_load.py), full runs
                     results["server_load"] = server_load.run(base / "agent-home", results_dir=results_dir)
+            if target := _spark_target(spark, only, pairs):
+                from bench import side_by_side
+
+                _log(f"DuckDB vs Spark {target}, {customers:,} customers …")
+                results["side_by_side"] = side_by_side.run(customers, base / "side-by-side", target=target,
+                                                           repeat=repeat, seed=seed, log=_log)
+                _log(f"  written to {side_by_side.save(results['side_by_side'], results_dir or ROOT / 'bench' / 'results')}")
     finally:
         if owned and not keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -212,6 +226,14 @@ def _agent(base: Path, main_home: Path, customers: int, seed: int, questions: in
     return {"agent": res, "cold_start": cold}
 
 
+def _spark_target(spark: str | None, only, pairs) -> str | None:
+    if spark == "auto":
+        if only or pairs:
+            return None
+        spark = os.environ.get("NORTHSTAR_BENCH_SPARK", "local[2]")
+    return None if not spark or spark.strip().lower() in ("off", "0", "no", "none") else spark.strip()
+
+
 def _all_ok(results: dict, compare: bool, agent: bool) -> bool:
     ok = results.get("demo", {}).get("ok") and all(c.get("ok") for c in results.get("tools", []))
     if compare:
@@ -220,6 +242,10 @@ def _all_ok(results: dict, compare: bool, agent: bool) -> bool:
     if agent:
         ok = ok and (results.get("agent") or {}).get("ok") and not any(
             v.get("error") for v in (results.get("cold_start") or {}).values())
+    side = results.get("side_by_side")
+    if side:
+        ok = ok and not side.get("spark_error") and all(
+            (r.get(e) or {}).get("ok") for r in side.get("tools", []) for e in ("duckdb", "spark"))
     return bool(ok)
 
 
@@ -240,10 +266,12 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=50)
     ap.add_argument("--docs", type=Path, help="Write the table into this page even for a reduced size.")
     ap.add_argument("--results", type=Path, help="Folder for the JSON results.")
+    ap.add_argument("--spark", default="auto", help="Local Spark master of the DuckDB-vs-Spark comparison "
+                    "(default: NORTHSTAR_BENCH_SPARK or local[2]; `off` skips it).")
     a = ap.parse_args(argv)
     return main(customers=a.customers, repeat=a.repeat, compare=not a.skip_compare, as_json=a.json, home=a.home,
                 keep=a.keep, only=a.only, agent=not a.no_agent, agent_questions=a.questions, docs_path=a.docs,
-                results_dir=a.results, pairs=a.pairs)
+                results_dir=a.results, pairs=a.pairs, spark=a.spark)
 
 
 if __name__ == "__main__":

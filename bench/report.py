@@ -111,6 +111,10 @@ def markdown(results: dict) -> str:
                  + (f", of which tools {v['tool_ms_median']} ms" if v.get("tool_ms_median") is not None else "") + ")"
                  + (f" **{v['error'][:120]}**" if v.get("error") else "") for k, v in cs.items()]
         lines += ["", "Cold start: " + "; ".join(parts) + "."]
+    if results.get("side_by_side"):
+        from bench.side_by_side import markdown as side_markdown
+
+        lines += ["", side_markdown(results["side_by_side"]).rstrip("\n")]
     lines += ["", "| target | measured | goal | met |", "| --- | ---: | --- | --- |"]
     for t in results.get("targets", []):
         mark = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")

@@ -126,7 +126,8 @@ def main() -> None:
         _spark_side(home, args, out)
     result = {"date": date.today().isoformat(), "customers": args.customers, "repeat": args.repeat, "rows": out}
     path = Path(__file__).parent / "results" / f"scale-out-{date.today().isoformat()}.json"
-    path.write_text(json.dumps(result, indent=2))
+    old = json.loads(path.read_text()) if path.exists() else {}  # keeps bench/side_by_side.py's figures
+    path.write_text(json.dumps({**old, **result}, indent=2))
     keys = list(out[0])
     print("| " + " | ".join(keys) + " |\n|" + " --- |" * len(keys))
     for row in out:
