@@ -44,7 +44,6 @@ ACTION_MARGIN = 0.15   # … and, when its inputs are in the instruction, no wor
 SLOT_BONUS = 0.12      # an action whose required inputs the instruction gives
 BARE_MIN = 0.45        # an action none of whose inputs the instruction gives, and that needs none ("launch it"),
                        # only when it fits at least this well: "run the approved action" is not a campaign launch
-VERB_BONUS = 0.05     # an action whose name's verb the instruction says ("launch", "schedule", "create")
 ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
@@ -280,10 +279,10 @@ class OfflinePlanner:
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
                         else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
                 if fits:
-                    verb = re.search(rf"\b{name.split('_')[0]}", text, re.I) is not None  # "launch …": launch_campaign
-                    drafts.append((not unsuppliable, score + SLOT_BONUS * bool(found) + VERB_BONUS * verb, name))
-            if drafts:
-                return max(drafts)[2]  # an action the instruction can carry out before one that must ask
+                    verb = re.search(rf"\b{name.split('_')[0]}", text, re.I) is not None  # "launch": launch_campaign
+                    drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
+            if drafts:  # the action the instruction names by its verb ("schedule …"), then one it can carry out
+                return max(drafts)[3]  # without asking (content or a plan may come first), then the best fit
         if best[1] and (best[0] >= ABSTAIN or (best[2] >= TERSE_EVIDENCE and best[0] >= EVIDENCE_FLOOR)):
             return best[1]  # … or a terse request that gives the tool several inputs ("video in Q2")
         return None

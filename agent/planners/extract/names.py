@@ -77,7 +77,7 @@ def enum_choices(text: str, enum: list, synonyms: dict[str, tuple[str, ...]] | N
     own = [(pos, value) for value in enum for phrase in (synonyms or {}).get(str(value), ())
            if (pos := _position(plain, phrase)) >= 0 and not negated(plain, phrase)]
     if own:
-        return [value for _, value in sorted(own, key=lambda hit: hit[0])]
+        return list(dict.fromkeys(value for _, value in sorted(own, key=lambda hit: hit[0])))
     return [SYNONYMS[word] for word in mentions(plain, SYNONYMS) if SYNONYMS[word] in enum]
 
 
