@@ -294,8 +294,8 @@ def analysis_args(text: str, spec: ToolSpec, env, keep_period: bool = False) -> 
     props = schema.get("properties", {})
     args = {k: v for k, v in args.items() if not _out_of_range(v, props.get(k, {}))
             and (keep_period or k not in PERIOD_FIELDS)}
-    if saved := _saved_run(args, spec, env):  # a segment named: the run that holds it, not whichever is newest
-        args["run_id"] = saved
+    if args.get("source", "segment") == "segment" and (saved := _saved_run(args, spec, env)):
+        args["run_id"] = saved  # a segment named: the run that holds it, not whichever is newest
     return args
 
 

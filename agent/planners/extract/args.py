@@ -315,4 +315,7 @@ def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str
     for name, field in fields.items():
         if (value := fill_field(field, question)) is not None:
             args[name] = value
+    for name, field in fields.items():  # a saved audience named: the choice of source it belongs to
+        if field.kind == "enum" and name not in args and "audience" in field.enum and args.get("saved_audience"):
+            args[name] = "audience"
     return args

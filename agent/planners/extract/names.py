@@ -17,7 +17,7 @@ SYNONYMS = {  # words marketers use → enum values found in tool schemas
     "compare models": "all", "rfm": "rfm", "behavioural": "behavioral", "clusters": "behavioral",
     "revenue": "revenue", "conversions": "conversions", "spend": "spend", "cpa": "cpa", "ctr": "ctr", "roas": "roas",
 }
-ENUM_STOP = {"customers", "customer"}  # enum values too common in questions to signal a choice
+ENUM_STOP = {"customers", "customer", "audience"}  # enum values too common in questions to signal a choice
 NAME_STOP = {"the", "a", "test", "of", "and"}  # words too common in names to tell them apart
 
 
