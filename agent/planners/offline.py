@@ -240,6 +240,8 @@ class OfflinePlanner:
                 continue
             spans.append(Span(name, prefix + part))
             prefix = ""
+        if not spans and prefix and (name := self.pick(text, tools, env)):  # "I'm worried our CPA is creeping
+            spans.append(Span(name, text))  # up. Where do we stand?": the stated worry is the question
         return spans
 
     @staticmethod

@@ -60,7 +60,7 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
         for field in props:
             if field == "name":  # said as a name ("called …", "named …"), not any quoted text
                 found += re.search(NAME_CUE, text, re.I) is not None
-            elif props[field].get("format") == "date-time":
+            elif props[field].get("format") in ("date-time", "date") or "date" in str(props[field].get("anyOf")):
                 moments += field in args and says_when(text)
             elif field in args and (field in required or "enum" not in str(props[field])):
                 found += 1  # an optional choice among common words ("email", "high") is no sign of the action
