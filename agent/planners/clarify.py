@@ -21,7 +21,19 @@ ASKED = re.compile(r"(?:^|\n)To (?:draft|run) ([a-z ]+) I need one more detail: 
 CHOOSING = re.compile(r"Did you mean \*\*([a-z ]+)\*\* \(.*?\) or \*\*([a-z ]+)\*\* \(.*?\)\?", re.S)
 NAMED_AUDIENCE = re.compile(r"\b(?:to|for)\s+(?:the\s+|our\s+)?[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})"
                             r"[\"”'’]?\s+(?:audience|list|segment)\b|\b(?:audience|list)\s+(?:called|named)\s+"
-                            r"[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})")
+                            r"[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})"
+                            r"|\bto\s+[\"“'‘]([A-Z][^\"”'’]{1,40})[\"”'’](?=\s+(?:on|at|tomorrow|next|this|with|from)\b)"
+                            r"|\bto\s+([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){1,4})"
+                            r"(?=\s+(?:on|at|tomorrow|next|this|with|from|for)\b|\s*[,.;]|\s*$)")
+
+
+def unknown_audience(text: str, vocab: dict) -> str | None:
+    """An audience the text names that the warehouse does not hold ("send it to the Gold VIPs audience")."""
+    said = NAMED_AUDIENCE.search(text)
+    named = next((g for g in (said.groups() if said else ()) if g), None)
+    known = {str(a).lower() for a in vocab.get("audience") or []} | {
+        str(s).lower() for s in vocab.get("segment") or []}
+    return named if named and named.lower() not in known else None
 
 
 def _title(name: str) -> str:
@@ -37,7 +49,7 @@ def question_for(spec: ToolSpec, missing: str, text: str, vocab: dict) -> str:
     """One short question for the input `missing` of the tool `spec`, naming the choices the warehouse holds."""
     prop = spec.json_schema().get("properties", {}).get(missing, {})
     about = (prop.get("description") or missing.replace("_", " ")).rstrip(".")
-    choices = _plain(list(vocab.get(missing) or []))
+    choices = _plain(list(vocab.get("audience" if "audience" in missing else missing) or []))
     lead = ASKING.format(verb="draft" if spec.approval else "run", title=_title(spec.name))
     if missing in ("sql", "query"):
         from tools.warehouse import TABLES

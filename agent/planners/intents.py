@@ -1,7 +1,7 @@
 """Several intents in one message: the message cut into clauses, each a candidate step.
 
 A message is cut at sentence ends, at semicolons, at "then", and at "and" / "also" / "plus" / "separately" when
-a new clause starts after it (a question word, an auxiliary, an imperative): "How did search do last week, and
+a new clause starts after it (a question word, an auxiliary, an imperative); "+" and "&" join like "and": "How did search do last week, and
 are reviews getting worse?" is two clauses; "spend, ROAS and CPA by channel" stays one. The planner scores every
 clause on its own, and a clause that fits no tool well is read as part of the clause before it.
 """
@@ -18,7 +18,7 @@ STARTS = (r"how|what|which|who|whom|why|where|when|whether|is|are|was|were|do|do
           r"i'd|i'm|i|we|we're|let's|please|then|after that|afterwards|next")
 SPLIT = re.compile(
     rf"(?<=[?!])\s+|(?<=[a-z0-9)\"'”’])\.\s+(?=[A-Z])|\s*;\s*|\s*,?\s*\b(?:and then|then)\b\s*"
-    rf"|\s*,?\s*\b(?:and|also|plus|as well as|and separately|and also)\b,?\s+(?=(?:{STARTS})\b)"
+    rf"|\s*,?\s*(?:\b(?:and|also|plus|as well as|and separately|and also)\b|\s&|\s\+),?\s+(?=(?:{STARTS})\b)"
     rf"|\s*,\s+(?=(?:also|separately|plus|and)\b)", re.IGNORECASE)
 
 

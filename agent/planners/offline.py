@@ -20,6 +20,7 @@ from agent.planners import PlanStep, call_id, clarify
 from agent.planners.context_budget import read_tool_content
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import LIVE, mood, within_bound
+from agent.planners.extract.spelling import correct
 from agent.planners.intents import clauses
 from agent.planners.routing import ABSTAIN, cannot_help, did_you_mean, out_of_scope, score_tools
 from agent.planners.steps import (
@@ -28,11 +29,13 @@ from agent.planners.steps import (
     analysis_args,
     carry,
     carry_thread_content,
+    carry_thread_plan,
     carry_thread_run,
     evidence,
     missing_inputs,
     names_one_of,
     prerequisites,
+    suppliable,
 )
 from tools.registry import ToolSpec
 
@@ -45,6 +48,7 @@ ASK_MARGIN = 0.05      # an instruction that fits an action this close to the be
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
 CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
+BREAKDOWN_PENALTY = 0.12  # an analysis that cannot give the breakdown a count or rate is asked by
 EVIDENCE_FLOOR = 0.25  # a request that gives an analysis TERSE_EVIDENCE of its inputs may score this low
 TERSE_EVIDENCE = 3     # … ("how did video go in Q2": a channel and a period)
 FOLLOW_SWITCH = 0.55   # a follow-up stays with the last tool unless another fits at least this well …
@@ -55,6 +59,12 @@ FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|onl
                        r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
                        r"same again)\b", re.IGNORECASE)
 COUNT_FIELDS = ("n", "k", "top_n", "limit")
+BACK = re.compile(r"\b(it|that|this|those|these|them|the same)\b", re.IGNORECASE)  # a clause pointing back …
+CONTEXT = re.compile(  # a clause that states a fact the request works with ("we get 4k visitors a day")
+    r"^(?:(?:we|i|our|we're|we've|i'm|i've)\s+(?!(?:want|need|would|wanna|wonder|am wondering|have to|must|"
+    r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
+    r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
+CONTINUE_MIN = 0.55    # … continues the analysis before it unless it fits a tool of its own at least this well
 OUTCOME = re.compile(r"\b(how did (it|that|this|the (campaign|send|launch|audience|change))( \w+)? (do|go|perform|land)|"
                      r"did (it|that|this|the (campaign|send|launch)) (work|pay off|help)|how is (it|that) (doing|going)|"
                      r"(any|what are the|the) results( yet)?|was it worth it)\b", re.IGNORECASE)
@@ -69,6 +79,22 @@ class Span:
     text: str
 
 
+def breakdown(analyses: list[tuple], tools: dict[str, ToolSpec]) -> list[tuple]:
+    """(score, eligible, name, evidence) per analysis. A count or rate asked per a column ("open leads per
+    industry", "which subject lines had the best open rate") that query_data's SELECT groups by: an analysis none of
+    whose fields can take that column loses BREAKDOWN_PENALTY, so a model that fits the words ("leads" →
+    score_leads) does not answer another question."""
+    sql = next((a[4] for a in analyses if a[2] == "query_data" and a[1] and a[4]), None) or ""
+    group = re.match(r"SELECT (\w+) AS \w+, ", sql)
+    out = []
+    for score, eligible, name, found, _ in analyses:
+        spec = tools[name]
+        takes = not group or name == "query_data" or group.group(1) in str(spec.json_schema()) or (
+            group.group(1).replace("_", " ") in str(spec.concepts))
+        out.append((score - (0 if takes else BREAKDOWN_PENALTY), eligible, name, found))
+    return out
+
+
 class OfflinePlanner:
     name = "offline"
     label = "offline planner"
@@ -77,8 +103,9 @@ class OfflinePlanner:
         """Next step of the turn: a tool call, a clarifying question, or the answer once the agenda is done."""
         calls = state.get("calls") or []
         agenda = list(state.get("agenda") or [])
-        if not calls and not agenda:
-            if why := out_of_scope(state["question"]):  # data the warehouse lacks, a change no action makes
+        if not calls and not agenda and not state.get("drafts"):  # (a draft that passed is in drafts, not calls)
+            state = {**state, "question": correct(state["question"], tools, env.vocab)}  # "affilate" → affiliate
+            if why := out_of_scope(state["question"], env.vocab.get("channel") or []):  # data the warehouse lacks, a change no action makes
                 return PlanStep(answer=cannot_help(tools, why))
             agenda = self.make_agenda(state, tools, env)
             if not agenda:
@@ -171,8 +198,13 @@ class OfflinePlanner:
         before = prerequisites(step, spec, text, tools, env, planned + ([last] if last else []))
         carry_thread_run(step, spec, state, planned)
         carry_thread_content(step, spec, state, text, planned)
+        carry_thread_plan(step, spec, state, text, planned)
         before = sorted((b for b in before if b["name"] not in planned), key=lambda b: tools[b["name"]].approval)
         earlier = [s for s in steps if "name" in s] + before
+        props = spec.json_schema().get("properties", {})
+        if (field := next((f for f in ("audience", "saved_audience") if f in props), None)) and (
+                field not in step["args"]) and clarify.unknown_audience(text, env.vocab):
+            return [{"ask": clarify.question_for(spec, field, text, env.vocab)}]  # never another audience instead
         if (missing := missing_inputs(step, spec, earlier)) and not any(tools[s["name"]].approval for s in earlier):
             return [*before, {"ask": clarify.question_for(spec, missing[0], text, env.vocab)}]
         return [*before, step]
@@ -186,6 +218,16 @@ class OfflinePlanner:
             if spans and tools[spans[-1].tool].approval and IT.search(part) and mood(part) == "instruction":
                 spans[-1].text += " and " + part  # "… and give the money to video": the same instruction
                 continue
+            if spans and not tools[spans[-1].tool].approval and BACK.search(part) and mood(part) == "question" and (
+                    score_tools(part, tools)[0][1] < CONTINUE_MIN):
+                spans[-1].text += " " + part  # "… and how does it compare to August": the same analysis, said on
+                continue
+            if CONTEXT.search(part) and not part.rstrip().endswith("?") and mood(part) != "instruction":
+                if spans:  # "we get about 4k visitors a day. How long would a test need …?": what the
+                    spans[-1].text += " " + part  # question works with, not a question of its own
+                else:
+                    prefix += part + " "
+                continue
             name = self.pick(part, tools, env, previous=spans[-1].tool if spans else None)
             if name is None or (spans and spans[-1].tool == name):
                 if spans:
@@ -198,6 +240,8 @@ class OfflinePlanner:
                 continue
             spans.append(Span(name, prefix + part))
             prefix = ""
+        if not spans and prefix and (name := self.pick(text, tools, env)):  # "I'm worried our CPA is creeping
+            spans.append(Span(name, text))  # up. Where do we stand?": the stated worry is the question
         return spans
 
     @staticmethod
@@ -208,12 +252,16 @@ class OfflinePlanner:
         text gives, if it fits well enough."""
         ranked = score_tools(text, tools)
         analyses = []
-        for name, score in [(n, s) for n, s in ranked if not tools[n].approval][:CANDIDATES]:
+        shortlist = [(n, s) for n, s in ranked if not tools[n].approval][:CANDIDATES]
+        if "query_data" in tools and "query_data" not in dict(shortlist):  # a count or rate by a column the
+            shortlist.append(("query_data", dict(ranked)["query_data"]))  # composer maps is always a candidate
+        for name, score in shortlist:
             args = OfflinePlanner.extract(text, tools[name], env)
             required = tools[name].json_schema().get("required", [])
             eligible = all(r in args for r in required)
             found = evidence(text, tools[name], args)
-            analyses.append((score + EVIDENCE_WEIGHT * found, eligible, name, found))
+            analyses.append((score + EVIDENCE_WEIGHT * found, eligible, name, found, args.get("sql")))
+        analyses = breakdown(analyses, tools)
         analyses.sort(reverse=True)
         best = next(((score, name, found) for score, eligible, name, found in analyses if eligible), (0.0, None, 0))
         if mood(text) == "instruction":
@@ -226,13 +274,17 @@ class OfflinePlanner:
                         (supplier and names_one_of(text, [supplier]))
                         or (previous and not tools[previous].approval and IT.search(text))):
                     found = 1  # "put the optimiser's plan live", "… and make it live": an analysis supplies it
-                asks = bool(missing_inputs({"name": name, "args": drafted}, tools[name], []))
+                props = tools[name].json_schema().get("properties", {})
+                open_ = missing_inputs({"name": name, "args": drafted}, tools[name], [])
+                asks = bool(open_)
+                unsuppliable = any(not suppliable(p, props) for p in open_)  # content or a plan may come first
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
                         else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
                 if fits:
-                    drafts.append((score + SLOT_BONUS * bool(found), name))
-            if drafts:
-                return max(drafts)[1]
+                    verb = re.search(rf"\b{name.split('_')[0]}", text, re.I) is not None  # "launch": launch_campaign
+                    drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
+            if drafts:  # the action the instruction names by its verb ("schedule …"), then one it can carry out
+                return max(drafts)[3]  # without asking (content or a plan may come first), then the best fit
         if best[1] and (best[0] >= ABSTAIN or (best[2] >= TERSE_EVIDENCE and best[0] >= EVIDENCE_FLOOR)):
             return best[1]  # … or a terse request that gives the tool several inputs ("video in Q2")
         return None

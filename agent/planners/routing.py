@@ -42,6 +42,7 @@ class ToolIndex:
     vectors: np.ndarray         # normalised example embeddings
     words: list[set[str]]       # vocabulary per tool
     phrases: dict[str, list[int]]  # declared concept phrase (normalised) → tools declaring it
+    phrases_of: list[list[str]]    # per tool: its declared concept phrases
 
 
 @lru_cache(maxsize=4)
@@ -61,7 +62,12 @@ def _index(signature: tuple[str, ...]) -> ToolIndex:
         for phrase in concept_phrases(spec):
             phrases.setdefault(_normal(phrase).strip(), []).append(i)
     return ToolIndex(names, np.array(owners), embed(texts), vocab,
-                     {p: sorted(set(owners_)) for p, owners_ in phrases.items()})
+                     {p: sorted(set(owners_)) for p, owners_ in phrases.items()},
+                     [sorted(p for p, o in phrases.items() if i in o) for i in range(len(names))])
+
+
+DEFINING = re.compile(r"\b(?:define[sd]?|definitions?|meaning of|stand for|stands for|what is meant by|"
+                      r"how (?:is|are|do we|should we) \w+ (?:calculated|computed|defined|measured))\b", re.I)
 
 
 def concept_phrases(spec: ToolSpec) -> set[str]:
@@ -110,7 +116,11 @@ def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]
     best = np.where(same, (top1 + second) / 2, top1)
     q = words(text)
     overlap = np.array([len(q & w) / max(len(q), 1) for w in idx.words])
-    score = 0.8 * best + 0.2 * overlap + CONCEPT_WEIGHT * concept_hits(text, idx)
+    hits = concept_hits(text, idx)
+    if DEFINING.search(text):  # "how do we define ROAS?": what a word means, not its value
+        hits = np.where([bool(DEFINING.search(" ".join(idx.phrases_of[i]))) for i in range(len(idx.names))],
+                        hits, 0.0)
+    score = 0.8 * best + 0.2 * overlap + CONCEPT_WEIGHT * hits
     order = np.argsort(-score)
     return [(idx.names[i], float(score[i])) for i in order]
 
@@ -145,11 +155,25 @@ OUT_OF_SCOPE: tuple[tuple[re.Pattern, str], ...] = (
 )
 
 
-def out_of_scope(text: str) -> str | None:
+OFFLINE_MEDIA = re.compile(r"\b(tv|television|radio|billboards?|out[- ]of[- ]home|ooh|print ads?|magazines?|"
+                           r"newspapers?|podcasts?|grps?|trps?|direct mail)\b", re.I)
+
+
+def out_of_scope(text: str, channels: list[str] = ()) -> str | None:
     """Why no tool can answer or do what the text asks, when that is so; None otherwise. Quoted passages are
-    content to send ("… Reply STOP to opt out"), not what is asked."""
+    content to send ("… Reply STOP to opt out"), not what is asked. Media the warehouse holds no channel for (TV,
+    radio, print, out-of-home) are out of scope only when the question is about them alone."""
     asked = re.sub(r"[\"“'‘][^\"”’]{3,300}?[\"”'’](?=\s|$|[,.;!?])", " ", text)
-    return next((why for pattern, why in OUT_OF_SCOPE if pattern.search(asked)), None)
+    if why := next((why for pattern, why in OUT_OF_SCOPE if pattern.search(asked)), None):
+        return why
+    media = {re.sub(r"(?<=[a-z]{3})s$", "", m.group(1).lower()) for m in OFFLINE_MEDIA.finditer(asked)} - {
+        c.lower() for c in channels}
+    held = [c for c in channels if re.search(rf"\b{re.escape(c)}\b", asked, re.I)]
+    if media and not held:
+        named = " or ".join(m.upper() if len(m) <= 4 else m for m in sorted(media))
+        return (f"the warehouse holds no {named} data: its channels are "
+                f"{', '.join(channels)}")
+    return None
 
 
 def cannot_help(tools: dict[str, ToolSpec], why: str | None = None) -> str:

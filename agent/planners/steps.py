@@ -60,7 +60,7 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
         for field in props:
             if field == "name":  # said as a name ("called …", "named …"), not any quoted text
                 found += re.search(NAME_CUE, text, re.I) is not None
-            elif props[field].get("format") == "date-time":
+            elif props[field].get("format") in ("date-time", "date") or "date" in str(props[field].get("anyOf")):
                 moments += field in args and says_when(text)
             elif field in args and (field in required or "enum" not in str(props[field])):
                 found += 1  # an optional choice among common words ("email", "high") is no sign of the action
@@ -68,7 +68,9 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
     plain = [k for k in args if k not in FREE_TEXT and k != "sql"]
     named = [k for k in plain if k in NAMED_FIELDS]  # a name the warehouse holds counts twice
     sql = args.get("sql") or ""
-    return min(len(plain) + len(named) + 2 * bool(re.search(r"\b(WHERE|GROUP BY)\b", sql)), EVIDENCE_CAP)
+    composed = 2 * bool(re.search(r"\b(WHERE|GROUP BY)\b", sql)) + bool(  # a breakdown that also filters or
+        re.search(r"\bGROUP BY\b", sql) and re.search(r"\bWHERE\b|\bpct_", sql))  # reads a rate says more
+    return min(len(plain) + len(named) + composed, EVIDENCE_CAP)
 
 
 def _out_of_range(value, prop: dict) -> bool:
@@ -78,7 +80,10 @@ def _out_of_range(value, prop: dict) -> bool:
     bounds = [prop, *prop.get("anyOf", [])]
     high = next((b["maximum"] for b in bounds if "maximum" in b), None)
     low = next((b["minimum"] for b in bounds if "minimum" in b), None)
-    return (high is not None and value > high) or (low is not None and value < low)
+    below = next((b["exclusiveMaximum"] for b in bounds if "exclusiveMaximum" in b), None)
+    above = next((b["exclusiveMinimum"] for b in bounds if "exclusiveMinimum" in b), None)
+    return ((high is not None and value > high) or (low is not None and value < low)
+            or (below is not None and value >= below) or (above is not None and value <= above))
 
 
 def choose_source(param: str, choices: dict, args: dict, text: str, spec: ToolSpec, tools: dict, fresh: list[str]):
@@ -136,7 +141,7 @@ def prerequisites(step: dict, spec: ToolSpec, text: str, tools: dict[str, ToolSp
                 before += prerequisites({"name": tool, "args": supplied}, tools[tool], text, tools, env,
                                         fresh + [s["name"] for s in before])
                 before.append({"name": tool, "args": supplied})
-        elif _suppliable(missing, props) and names_one_of(text, [tools[tool]]):
+        elif suppliable(missing, props) and names_one_of(text, [tools[tool]]):
             before.append({"name": tool, "args": analysis_args(text, tools[tool], env)})
     return before
 
@@ -188,7 +193,7 @@ def names_one_of(text: str, specs: list[ToolSpec]) -> bool:
     return any(re.search(rf" {re.escape(re.sub(r'[-_/]+', ' ', p.lower()))}(?:s|es)? ", low) for p in phrases)
 
 
-def _suppliable(param: str, props: dict) -> bool:
+def suppliable(param: str, props: dict) -> bool:
     """Inputs an analysis can supply: per-channel amounts (a recommended plan), content to send (drafted copy);
     never who an action is for."""
     return props.get(param, {}).get("type") == "object" or param in ("variant", "text", "content", "message")
@@ -220,6 +225,26 @@ def thread_result(state: dict, tool: str) -> dict | None:
         if message.get("role") == "tool" and names.get(message.get("tool_call_id")) == tool:
             return read_tool_content(message.get("content") or "")
     return None
+
+
+def carry_thread_plan(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
+    """An action whose per-channel amounts the instruction leaves open, right after a turn that recommended a plan
+    ("ok, apply the recommendation", "put that live from 1 Oct"): the plan's amounts per day, as carry() takes
+    them from a plan made in the same turn."""
+    last = (state.get("last_tool") or {}).get("name")
+    props = spec.json_schema().get("properties", {})
+    open_ = [p for p, prop in props.items() if prop.get("type") == "object" and p not in step["args"]]
+    if not open_ or not last or last in planned or not (IT.search(text) or RECOMMENDED.search(text)):
+        return
+    metrics = (thread_result(state, last) or {}).get("metrics") or {}
+    rec = metrics.get("recommendation")
+    if isinstance(rec, dict) and rec and all(isinstance(v, int | float) for v in rec.values()):
+        days = metrics.get("horizon_days") or 1
+        step["args"][open_[0]] = {ch: round(v / days, 2) for ch, v in rec.items()}
+
+
+RECOMMENDED = re.compile(r"\b(recommend\w*|suggest\w*|proposed|proposal|optimi[sz]\w+|do it|go ahead|as planned)\b",
+                         re.IGNORECASE)
 
 
 def carry_thread_content(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
@@ -267,8 +292,11 @@ def analysis_args(text: str, spec: ToolSpec, env, keep_period: bool = False) -> 
     schema = spec.json_schema()
     args = extract_args(text, schema, env.today, env.vocab, spec.synonyms)
     props = schema.get("properties", {})
-    return {k: v for k, v in args.items() if not _out_of_range(v, props.get(k, {}))
+    args = {k: v for k, v in args.items() if not _out_of_range(v, props.get(k, {}))
             and (keep_period or k not in PERIOD_FIELDS)}
+    if args.get("source", "segment") == "segment" and (saved := _saved_run(args, spec, env)):
+        args["run_id"] = saved  # a segment named: the run that holds it, not whichever is newest
+    return args
 
 
 def missing_inputs(step: dict, spec: ToolSpec, earlier: list[dict]) -> list[str]:
@@ -276,7 +304,7 @@ def missing_inputs(step: dict, spec: ToolSpec, earlier: list[dict]) -> list[str]
     to tomorrow at 9 when none is said)."""
     props = spec.json_schema().get("properties", {})
     return [r for r in spec.json_schema().get("required", []) if r not in step["args"] and r != "name"
-            and props.get(r, {}).get("format") != "date-time" and not (earlier and _suppliable(r, props))]
+            and props.get(r, {}).get("format") != "date-time" and not (earlier and suppliable(r, props))]
 
 
 def carry(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env, question: str = "") -> dict:

@@ -123,8 +123,12 @@ def _enum_value(field: Field, question: Question) -> Any:
     return _first(enum_choices(question.text, field.enum, question.synonyms))
 
 
+EFFORT = re.compile(r"\b(?:q[1-4]|holiday|christmas|black friday|year[- ]end|big|final|last|sales|seasonal|"
+                    r"marketing|autumn|fall|spring|summer|winter)\s+push\b", re.I)  # "before the Q4 push": an effort
+
+
 def _channels(field: Field, question: Question) -> list[str] | None:
-    return mentions(question.text, question.vocab.get("channel", [])) or None
+    return mentions(EFFORT.sub(" ", question.text), question.vocab.get("channel", [])) or None
 
 
 def first_mention_of(kind: str) -> Callable[[Field, Question], Any]:
@@ -213,6 +217,11 @@ def _window(field: Field, question: Question) -> str | None:
 
     from agent.planners.extract.periods import MONTHS
 
+    if between := re.search(r"\bbetween\s+(.{3,25}?)\s+and\s+(.{3,25}?)(?=[.,;?!]|\s+(?:with|for|to|on)\b|$)",
+                            question.text, re.I):  # "goes out between Oct 12 and Oct 16"
+        day = parse_day(between.group(1 if field.name.endswith("_after") else 2), question.today)
+        if day is not None:
+            return _iso(day)
     months = "|".join(sorted(MONTHS, key=len, reverse=True))
     if not (m := re.search(rf"\b(?:in|during|for|this|next|over)\s+({months})\b(?!\s+\d)", question.text, re.I)):
         return _day(field, question) if field.name.endswith("_after") else None
@@ -267,7 +276,7 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_experiment, names=("experiment_id", "experiment")),
     Rule(_table, names=("table", "paths_table")),
     Rule(_segment, names=("segment", "segment_name")),
-    Rule(first_mention_of("audience"), names=("audience",)),
+    Rule(first_mention_of("audience"), names=("audience", "saved_audience")),
     Rule(_quoted_name, names=("name",), falls_through=True),
     Rule(_quoted_text, names=QUOTED_TEXT, kinds=("string",), falls_through=True),
     Rule(_quoted_drafts, names=("candidates", "drafts", "texts"), kinds=("array",)),
@@ -306,4 +315,7 @@ def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str
     for name, field in fields.items():
         if (value := fill_field(field, question)) is not None:
             args[name] = value
+    for name, field in fields.items():  # a saved audience named: the choice of source it belongs to
+        if field.kind == "enum" and name not in args and "audience" in field.enum and args.get("saved_audience"):
+            args[name] = "audience"
     return args

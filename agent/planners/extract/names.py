@@ -17,7 +17,7 @@ SYNONYMS = {  # words marketers use → enum values found in tool schemas
     "compare models": "all", "rfm": "rfm", "behavioural": "behavioral", "clusters": "behavioral",
     "revenue": "revenue", "conversions": "conversions", "spend": "spend", "cpa": "cpa", "ctr": "ctr", "roas": "roas",
 }
-ENUM_STOP = {"customers", "customer"}  # enum values too common in questions to signal a choice
+ENUM_STOP = {"customers", "customer", "audience"}  # enum values too common in questions to signal a choice
 NAME_STOP = {"the", "a", "test", "of", "and"}  # words too common in names to tell them apart
 
 
@@ -71,18 +71,32 @@ def enum_choices(text: str, enum: list, synonyms: dict[str, tuple[str, ...]] | N
     named = [value for value in mentions(plain, enum) if value not in ENUM_STOP
              and re.search(rf"(?<![\w]){re.escape(str(value).replace('_', ' '))}(?:s|es)?(?![\w])",
                            re.sub(r"[_-]", " ", plain))]  # whole words: "highest" does not name "high"
+    named = [value for value in named if not negated(plain, str(value))]
     if named:
         return named
     own = [(pos, value) for value in enum for phrase in (synonyms or {}).get(str(value), ())
-           if (pos := _position(plain, phrase)) >= 0]
+           if (pos := _position(plain, phrase)) >= 0 and not negated(plain, phrase)]
     if own:
-        return [value for _, value in sorted(own, key=lambda hit: hit[0])]
+        return list(dict.fromkeys(value for _, value in sorted(own, key=lambda hit: hit[0])))
     return [SYNONYMS[word] for word in mentions(plain, SYNONYMS) if SYNONYMS[word] in enum]
+
+
+NEGATION = re.compile(r"\b(?:forget|not|no|never|without|skip|drop|instead of|rather than|other than|don'?t use|"
+                      r"except)\s+(?:\w+\s+){0,1}$")
+
+
+def negated(text: str, value: str) -> bool:
+    """Whether every mention of an enum value is negated ("forget RFM", "not weekly", "rather than last click")."""
+    spots = [m.start() for m in re.finditer(rf"(?<![\w]){re.escape(value.replace('_', ' '))}", re.sub(r"[_-]", " ",
+                                                                                                  text))]
+    return bool(spots) and all(NEGATION.search(text[max(0, i - 30):i]) for i in spots)
 
 
 def _position(text: str, phrase: str) -> int:
     """Where a phrase stands in the text as whole words (a hyphen reads as a space), or -1."""
-    m = re.search(r"(?<![\w])" + r"[\s-]+".join(map(re.escape, phrase.lower().split())) + r"(?![\w])", text)
+    first, *rest = phrase.lower().split() or [""]
+    words = [re.escape(first) + (r"(?:er|est)?" if rest and first.isalpha() else ""), *map(re.escape, rest)]
+    m = re.search(r"(?<![\w])" + r"[\s-]+".join(words) + r"(?![\w])", text)  # "highest-value": "high value"
     return m.start() if m else -1
 
 

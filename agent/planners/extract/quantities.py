@@ -44,14 +44,14 @@ NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that 
     r"\b\d{4}-\d{2}-\d{2}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|"
     r"jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
     r"(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
-    r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|\bat\s+\d{1,2}(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d))"
+    r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|\bat\s+\d{1,2}(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d)|,\d{3})"
     r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b", re.I)
 BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:ped)? (?:at|to)|limit(?:ed)? to|"
                 r"maximum(?: of)?|max(?:imum)?(?: of)?|within)",
          "min": r"(?:at least|no less than|not less than|minimum(?: of)?|min(?:imum)?(?: of)?)"}
 BEFORE_GAP = re.compile(r"^[\s()]*(?:[\w/'-]+[\s()]+){0,3}$")   # "10% relative lift", "730 day) horizon"
 AFTER_GAP = re.compile(r"^\s*(?:of|is|at|=|:|to|around|about|roughly|~|be|was|were|by|meant|means|set to)?"
-                       r"\s*(?:[\w/'-]+\s+){0,2}?$")
+                       r"\s*(?:[\w/'-]+\s+){0,2}?(?:at|of|by)?\s*$")  # "discounting future value at 8%"
 
 
 def money(text: str) -> float | None:
@@ -159,9 +159,17 @@ def _value(said: Said, name: str, kind: str, prop: dict, absolute_too: bool = Fa
     return said.value
 
 
+GENERIC_HEADS = {"max", "min", "total", "daily", "relative", "sample", "hot", "warm", "cold", "top", "lookback",
+                 "horizon", "send", "start", "end", "as", "effective", "enterprise", "holdout", "per", "n", "k"}
+
+
 def _phrases(name: str, synonyms: tuple[str, ...]) -> list[str]:
+    """The field's name, its head word when distinctive ("discount" for discount_rate), aliases and synonyms."""
     words = name.replace("_", " ")
     own = [words] + ([words.removesuffix(" days")] if words.endswith(" days") else [])
+    head = words.split()[0]
+    if " " in words and head not in GENERIC_HEADS and len(head) >= 5:
+        own.append(head)
     return sorted({p.lower() for p in (*own, *ALIASES.get(name, ()), *synonyms)}, key=len, reverse=True)
 
 

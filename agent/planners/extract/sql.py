@@ -36,6 +36,43 @@ NEGATED = re.compile(r"\b(?:opted out|opt(?:ed)?[- ]out|not opted in|haven'?t op
 CHANNELS = ("search", "social", "display", "video", "affiliate", "email", "sms", "push")
 
 
+RATE = re.compile(r"\b(open|click|click[- ]through|unsubscribe|conversion|convert)(?:ed|ing|s)?\s+rates?\b")
+RATE_COLUMN = {"open": "opened", "click": "clicked", "click through": "clicked", "click-through": "clicked",
+               "unsubscribe": "unsubscribed", "conversion": "converted", "convert": "converted"}
+WHICH = re.compile(r"\bwhich\s+([a-z ]+?)\s+(?:had|have|has|got|get|drove|did|do|does|were|was|are|is)\b")
+
+
+def listed_values(description: str) -> list[str]:
+    """The values a column's description lists ("open, won or lost."; "Sales channel (web, app, store)."), or []."""
+    inner = re.search(r"\(([^)]*)\)", description)
+    body = (inner.group(1) if inner else description).strip().rstrip(".")
+    values = [v.strip() for v in re.split(r",\s*|\s+or\s+", body) if v.strip()]
+    return values if len(values) >= 2 and all(re.fullmatch(r"[\w+\-]{1,20}", v) for v in values) else []
+
+
+def value_filters(text: str, table: str, skip: set[str]) -> list[tuple[str, str]]:
+    """(column, value) pairs a question names by value ("open leads", "support tickets", "1000+ employees")."""
+    t = text.lower()
+    found = []
+    for tb in TABLES:
+        if tb.name != table:
+            continue
+        for c in tb.columns:
+            if c.type != "VARCHAR" or c.pii or c.name in skip:
+                continue
+            for value in listed_values(c.description):
+                said = re.escape(value.lower()).replace("_", "[ _-]")
+                if re.search(rf"(?<![\w+-]){said}(?:s|es)?(?![\w+])(?!\s+rates?\b)", t):
+                    found.append((c.name, value))
+                    break
+    return found
+
+
+def tables_by_value(text: str) -> list[str]:
+    """Tables one of whose listed column values the question names (support tickets → events)."""
+    return [tb.name for tb in TABLES if tb.kind == "canonical" and value_filters(text, tb.name, {"channel"})]
+
+
 def _column_hits(text: str) -> list[tuple[str, str]]:
     """(table, column) pairs the text names, by column name or synonym."""
     t = text.lower()
@@ -48,14 +85,20 @@ def _column_hits(text: str) -> list[tuple[str, str]]:
 def compose_sql(text: str, period: dict | None = None) -> str | None:
     """One SELECT for a counting or aggregating question (`period`: the {start, end} it names), or None."""
     t = text.lower()
-    agg = next((fn for word, fn in AGG if word in t), None)
+    rate = RATE.search(t)
+    agg = "pct" if rate else next((fn for word, fn in AGG if word in t), None)
     if agg is None:
         return None
     hits = _column_hits(text)
-    named = [tbl for word, tbl in ENTITY.items() if re.search(rf"\b{word}\b", t)]
+    if rate:
+        stem = RATE_COLUMN.get(rate.group(1).replace("-", " "), "")
+        hits += [(tb.name, c.name) for tb in TABLES if tb.kind == "canonical" for c in tb.columns
+                 if c.name == stem and c.type == "BOOLEAN"]
+    named = [tbl for word, tbl in ENTITY.items() if re.search(rf"\b{word}\b", t)] or tables_by_value(text)
     entity = next((tbl for tbl in named if any(tb == tbl and c not in ("channel", "source") for tb, c in hits)
                    and tbl != "customers"), named[0] if named else None)
-    group_m = re.search(r"\b(?:by|per|for each|each|across)\s+([a-z ]+?)(?:\s+in\s+\d{4}|\?|$|,|\s+and\b)", t)
+    group_m = re.search(r"\b(?:by|per|for each|each|across)\s+([a-z ]+?)(?:\s+in\s+\d{4}|\?|$|,|\s+and\b)", t) or (
+        WHICH.search(t) if agg in ("pct", "max", "min") else None)
     grain = next((g for word, g in TIME_GRAIN if word in t), None)
     if entity is None and hits:  # the table that holds most of the named columns
         counts: dict[str, int] = {}
@@ -102,7 +145,11 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
         op = {"over": ">", "more than": ">", "above": ">", "greater than": ">", "at least": ">=", "under": "<",
               "less than": "<", "below": "<", "at most": "<="}[cmp.group(1)]
         where.append(f"{numeric[0]} {op} {cmp.group(2)}")
-    flag = next((c for tb, c in hits if tb == table and cols[c].type == "BOOLEAN"), None)
+    rate_col = RATE_COLUMN.get(rate.group(1).replace("-", " ")) if rate else None
+    flag = rate_col if rate_col in cols else next((c for tb, c in hits if tb == table and cols[c].type == "BOOLEAN"),
+                                                  None)
+    for column, value in value_filters(t, table, {group or "", "channel"}):
+        where.append(f"{column} = '{value}'")
     negated = bool(NEGATED.search(t))
     if flag and agg == "count" and group is None:
         where.append(f"NOT {flag}" if negated else f"{flag}")
@@ -114,6 +161,9 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
             return None
         value = f"round(100 * avg(CASE WHEN {'NOT ' if negated else ''}{flag} THEN 1.0 ELSE 0.0 END), 2)"
         alias = f"pct_{'not_' if negated else ''}{flag}"
+        if group:  # a rate per group is read with the number of rows behind it
+            value += " AS " + alias + ", count(*)"
+            alias = "n"
     else:
         value = "count(*)" if agg == "count" else f"round({agg}({measure}), 2)"
         alias = "n" if agg == "count" else f"{agg}_{measure}"
@@ -121,7 +171,10 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
     if where:
         sql += " WHERE " + " AND ".join(where)
     if group:
-        sql += f" GROUP BY 1 ORDER BY {'1' if grain else '2 DESC'}"
+        low = re.search(r"\b(lowest|worst|least|bottom|fewest|minimum)\b", t) and not grain
+        sql += f" GROUP BY 1 ORDER BY {'1' if grain else '2 ASC' if low else '2 DESC'}"
+        if not grain and (top := re.search(r"\b(?:top|bottom|best|worst)\s+(\d{1,3})\b|\b(\d{1,3}) is fine\b", t)):
+            sql += f" LIMIT {top.group(1) or top.group(2)}"
     return sql
 
 
