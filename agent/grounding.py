@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -77,7 +78,9 @@ class Evidence:
     """(turn, a tool result dict or a failed call's error text), for every call of the thread."""
     questions: list[str] = field(default_factory=list)
     args: list[dict] = field(default_factory=list)
-    data_range: tuple[date, date] | None = None
+    data_range: tuple[date, date] | Callable[[], tuple[date, date] | None] | None = None
+    """The warehouse's first and last dates, or how to read them: then read only for a date the rest of the
+    evidence does not already cover (reading them scans every table's dates)."""
     today: date | None = None
     actions: list[dict] = field(default_factory=list)
     """Executed actions: {turn, name, args, ok}."""
@@ -170,18 +173,35 @@ class _Index:
         self.keys = {s.key for s in self.sources if s.key}
         found = [d for obj in [*(r for _, r in evidence.results), *evidence.questions, *evidence.args]
                  for d in dates_in(obj)]
-        if evidence.data_range:
-            found += list(evidence.data_range)
         if evidence.today:
             found.append(evidence.today)
-        self.dates = set(found)
+        self._range = evidence.data_range
+        if isinstance(self._range, tuple):
+            found += list(self._range)
+            self._range = None
+        self._know(found)
+
+    def _know(self, found: list[date]) -> None:
+        self.found, self.dates = found, set(found)
         self.span = (min(found) - timedelta(days=31), max(found) + timedelta(days=31)) if found else None
         self.years = {d.year for d in found}
 
-    def date_ok(self, when: date | int) -> bool:
+    def _ok(self, when: date | int) -> bool:
         if isinstance(when, int):  # a year alone
             return when in self.years
         return when in self.dates or bool(self.span and self.span[0] <= when <= self.span[1])
+
+    def date_ok(self, when: date | int) -> bool:
+        """A date (or year) the evidence covers. The data range widens what is covered, never narrows it, so
+        reading it only when the rest does not cover `when` gives the same verdicts as reading it first."""
+        if self._ok(when):
+            return True
+        if callable(self._range):
+            span, self._range = self._range(), None
+            if span:
+                self._know([*self.found, *span])
+                return self._ok(when)
+        return False
 
     def supports(self, fig: Figure) -> list:
         return [s for s in self.sources if fig.matches(s)]
@@ -377,7 +397,8 @@ def _count(word: str, ran: int) -> int:
     return words.get(word, int(word) if word.isdigit() else 0)
 
 
-def from_state(state: dict, *, action_names: set[str], data_range: tuple[date, date] | None = None,
+def from_state(state: dict, *, action_names: set[str],
+               data_range: tuple[date, date] | Callable[[], tuple[date, date] | None] | None = None,
                today: date | None = None, names: list[str] = (), extra: list[float] = (),
                replacement: str = "") -> Evidence:
     """The evidence of a thread at guard_output: this turn's calls (full results) and every earlier turn's
@@ -433,7 +454,10 @@ def thread_evidence(state: dict, ctx, env, replacement: str = "") -> Evidence:
     vocab = env.vocab
     names = [*vocab.get("channel", []), *vocab.get("experiment_id", []), *vocab.get("segment", []),
              *vocab.get("audience", [])]
-    facts = warehouse_facts(str(ctx.warehouse_path), int(time.monotonic() // TTL_S))
-    span = (date.fromisoformat(facts.start), date.fromisoformat(facts.end)) if facts.start and facts.end else None
+
+    def span() -> tuple[date, date] | None:  # read when a date needs it: most answers' dates are in the results
+        facts = warehouse_facts(str(ctx.warehouse_path), int(time.monotonic() // TTL_S))
+        return (date.fromisoformat(facts.start), date.fromisoformat(facts.end)) if facts.start and facts.end else None
+
     return from_state(state, action_names={n for n, s in tools.items() if s.approval}, data_range=span,
                       today=env.today, names=names, extra=[ctx.max_budget_change], replacement=replacement)

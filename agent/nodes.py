@@ -27,8 +27,9 @@ MAX_CALLS = 8
 
 @contextmanager
 def warehouse(ctx: Context):
-    """A short-lived connection, so other processes (CLI, UI, Slack) can take their turn on the file."""
-    con = connect(ctx.warehouse_path)
+    """A short-lived connection, so other processes (CLI, UI, Slack) can take their turn on the file. No migration
+    check: the runner migrated the file when it started (the check is two catalog queries on every open)."""
+    con = connect(ctx.warehouse_path, migrate_schema=False)
     try:
         yield con
     finally:

@@ -56,6 +56,22 @@ class Northstar(Decisions):
         self.db.close()
         self.meta.close()
 
+    def warm_up(self, question: str = "How did our channels perform last month?") -> None:
+        """Do once what a process's first turn would otherwise pay for (seconds: every tool module imported, the
+        planner's tool index and embedding model loaded, the vocabulary read) by planning a question and running
+        nothing: no checkpoint, no audit row, no tool call. For a server, in a background thread at start-up.
+        Best effort: a failure here is the first turn's to report."""
+        from agent.nodes import plan_env
+        from agent.planners import get_planner
+        from agent.state import new_turn
+        from tools.registry import load_tools
+
+        state = {**new_turn(question, self.ctx.user, 1), "messages": [{"role": "user", "content": question}]}
+        try:
+            get_planner("offline", self.ctx).plan(state, load_tools(), plan_env(self.ctx, state))
+        except Exception:  # noqa: BLE001 - warming is optional
+            pass
+
     def _lock(self, thread_id: str) -> threading.RLock:
         with self._guard:
             return self._locks.setdefault(thread_id, threading.RLock())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -43,11 +43,12 @@ class ToolIndex:
     words: list[set[str]]       # vocabulary per tool
     phrases: dict[str, list[int]]  # declared concept phrase (normalised) → tools declaring it
     phrases_of: list[list[str]]    # per tool: its declared concept phrases
+    firsts: list[tuple[str, str, list[int]]]  # (" " + first word, phrase, tools): tried if the text has it
 
 
 @lru_cache(maxsize=4)
 def _index(signature: tuple[str, ...]) -> ToolIndex:
-    from knowledge.embeddings import embed
+    from knowledge.embeddings import embed_cached
     from tools.registry import load_tools
 
     registry = load_tools()
@@ -61,9 +62,19 @@ def _index(signature: tuple[str, ...]) -> ToolIndex:
         vocab.append(set().union(*(words(t) for t in examples)))
         for phrase in concept_phrases(spec):
             phrases.setdefault(_normal(phrase).strip(), []).append(i)
-    return ToolIndex(names, np.array(owners), embed(texts), vocab,
-                     {p: sorted(set(owners_)) for p, owners_ in phrases.items()},
-                     [sorted(p for p, o in phrases.items() if i in o) for i in range(len(names))])
+    merged = {p: sorted(set(owners_)) for p, owners_ in phrases.items()}
+    return ToolIndex(names, np.array(owners), embed_cached(texts), vocab, merged,
+                     [sorted(p for p, o in merged.items() if i in o) for i in range(len(names))],
+                     [(" " + (p.split() or [""])[0], p, o) for p, o in merged.items()])
+
+
+@cache
+def _phrase_pattern(phrase: str) -> re.Pattern:
+    """A declared phrase as whole words, each word allowing its inflections ("conversion rate" → "conversions
+    rates"). Compiled once per process, when a text first contains its first word: 400+ phrases overflow `re`'s
+    own cache, which recompiled them all on every request."""
+    pattern = r"(?:s|es|ed|d|ing|ly)? ".join(map(re.escape, phrase.split()))
+    return re.compile(rf"(?<= ){pattern}(?:s|es|ed|d|ing|ly)?(?= |[?.,!;:'\")])")
 
 
 DEFINING = re.compile(r"\b(?:define[sd]?|definitions?|meaning of|stand for|stands for|what is meant by|"
@@ -84,9 +95,10 @@ def concept_hits(text: str, idx: ToolIndex) -> np.ndarray:
     """Per tool: the declared concepts the text names, each shared concept divided among the tools declaring it."""
     t = _normal(text)
     spans = []
-    for phrase, owners in idx.phrases.items():
-        pattern = r"(?:s|es|ed|d|ing|ly)? ".join(map(re.escape, phrase.split()))
-        for m in re.finditer(rf"(?<= ){pattern}(?:s|es|ed|d|ing|ly)?(?= |[?.,!;:'\")])", t):
+    for first, phrase, owners in idx.firsts:
+        if first not in t:  # the phrase's first word starts a word of the text, or the phrase cannot match
+            continue
+        for m in _phrase_pattern(phrase).finditer(t):
             spans.append((m.start(), m.end(), owners))
     taken: list[tuple[int, int]] = []
     hits = np.zeros(len(idx.names))

@@ -12,13 +12,25 @@ from ui.cli.common import ctx_of, fail, print_json
 commands = typer.Typer()
 
 
-def _agent(ctx, provider: str | None = None):
+_held: list = []
+"""The warehouse, held open for a one-shot command's life once its in-process agent is made (as `northstar serve`
+holds it): creating the agent, the turn's steps and its tool calls then share one DuckDB open instead of one each.
+`chat` does not hold it between questions: another shell may need the file meanwhile."""
+
+
+def _agent(ctx, provider: str | None = None, hold: bool = True):
     """The agent over this home (with --provider applied), or a plain error when the home cannot be opened."""
     from agent.runner import Northstar
+    from tools.warehouse import connect
 
     if provider:
         ctx = ctx.with_overrides(provider=provider)
     try:
+        if hold and not _held:
+            import atexit
+
+            _held.append(connect(ctx.warehouse_path))  # creates and migrates it if needed
+            atexit.register(_held[0].close)
         return Northstar(ctx)
     except Exception as exc:  # a locked or broken home: say so plainly
         fail(f"cannot open {ctx.home}: {exc}")
@@ -91,7 +103,7 @@ def chat(state: typer.Context,
         turn = _remote_turn(remote, user)
         where = f"server {remote.url}"
     else:
-        agent = _agent(ctx)
+        agent = _agent(ctx, hold=False)
         if thread:
             from agent.runner import NotPermitted
 

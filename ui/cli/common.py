@@ -22,9 +22,15 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def print_json(obj) -> None:
-    from tools import jsonable
+    """`obj` as indented JSON. Plain JSON (what a server sent) is written as it is, so a command answered by the
+    server does not import the tool registry; dates, Decimals, numpy numbers and NaN go through `tools.jsonable`."""
+    try:
+        text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        from tools import jsonable
 
-    sys.stdout.write(json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(jsonable(obj), indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
 
 
 def open_warehouse(ctx, *, read_only: bool = False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -51,6 +52,8 @@ def create_app(ctx: Context, *, url: str | None = None, slack_client=None, envir
         if url:
             serverfile.write(ctx.home, url, home_token)
         deliver_in_background(ctx)
+        # the first question pays for loading the tools and the planner's model (seconds): pay it now, off the loop
+        threading.Thread(target=app.state.ns.warm_up, name="northstar-warm-up", daemon=True).start()
         log.info("Northstar server for %s%s", ctx.home, f" at {url}" if url else "")
         try:
             yield

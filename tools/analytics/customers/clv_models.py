@@ -13,14 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
+
+# scipy.optimize costs ~0.3 s to import, and every process that loads the tool registry imports this module (the
+# planner ranks all tools on every `northstar ask`): scipy is imported by the functions that use it, not here.
 
 # ---- BG/NBD ---------------------------------------------------------------------------------------------------
 
 def bgnbd_ll(params, x, t_x, T, weights=None, grad: bool = False):
     """Total BG/NBD log-likelihood (and its gradient w.r.t. log r, log alpha, log a, log b)."""
+    from scipy.special import digamma, gammaln
+
     r, alpha, a, b = params
     weights = np.ones_like(x) if weights is None else weights
     rep = x > 0
@@ -46,6 +49,8 @@ def bgnbd_ll_total(params, x, t_x, T) -> float:
     """`bgnbd_ll`'s value for whole-number x (repeat purchase counts), with the terms that depend only on x
     (three gammaln per customer) looked up in a table over 0..max(x): what scoring millions of customers in
     batches needs, at a third of the cost."""
+    from scipy.special import gammaln
+
     r, alpha, a, b = params
     k = np.arange(int(x.max()) + 1 if x.size else 1, dtype=float)
     per_x = (gammaln(r + k) - gammaln(r) + r * np.log(alpha)
@@ -107,6 +112,8 @@ def bgnbd_ll_grouped(params, d: BgnbdData, grad: bool = False):
     """`bgnbd_ll` (value and gradient w.r.t. the log-parameters) over a `BgnbdData`: the same sums, regrouped.
     Per repeat row, log(e^A3 + e^A4) and the weights e^(A3 − L), e^(A4 − L) share one exp: with
     e = exp(−|A3 − A4|), L = max + log1p(e) and the weights are 1 / (1 + e) and e / (1 + e)."""
+    from scipy.special import digamma, gammaln
+
     r, alpha, a, b = params
     rep = d.ux > 0
     log_bx1 = np.log(np.where(rep, b + d.ux - 1, 1.0))
@@ -141,6 +148,8 @@ def bgnbd_ll_grouped(params, d: BgnbdData, grad: bool = False):
 def fit_bgnbd(x, t_x, T, weights=None, merge: bool = True) -> tuple[np.ndarray, float]:
     """Maximum-likelihood r, alpha, a, b (on log-parameters, L-BFGS with the analytic gradient). Identical
     customers are merged first (`BgnbdData`; merge=False keeps one row per repeat customer)."""
+    from scipy.optimize import minimize
+
     d = BgnbdData.build(x, t_x, T, weights, merge)
     scale = d.wx.sum()
 
@@ -161,6 +170,8 @@ def fit_bgnbd(x, t_x, T, weights=None, merge: bool = True) -> tuple[np.ndarray, 
 
 def expected_purchases(params, t):
     """E[X(t)]: expected purchases of a randomly chosen new customer in t weeks (BG/NBD eq. 9)."""
+    from scipy.special import hyp2f1
+
     r, alpha, a, b = params
     t = np.asarray(t, dtype=float)
     return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
@@ -174,11 +185,15 @@ def _log_odds_dead(params, x, t_x, T):
 
 def p_alive(params, x, t_x, T):
     """P(alive | x, t_x, T)."""
+    from scipy.special import expit
+
     return expit(-_log_odds_dead(params, np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)))
 
 
 def conditional_expected_purchases(params, t, x, t_x, T):
     """E[Y(t) | x, t_x, T]: expected purchases in the next t weeks of a customer with this history (eq. 10)."""
+    from scipy.special import expit, hyp2f1
+
     r, alpha, a, b = params
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     t = np.asarray(t, dtype=float)
@@ -200,6 +215,8 @@ def conditional_expected_purchases(params, t, x, t_x, T):
 
 def gamma_gamma_ll(params, x, m, grad: bool = False):
     """Gamma-Gamma log-likelihood of mean repeat spend m over x repeat purchases (and the log-parameter gradient)."""
+    from scipy.special import digamma, gammaln
+
     p, q, v = params
     px = p * x
     ll_i = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m) + px * np.log(x)
@@ -213,6 +230,8 @@ def gamma_gamma_ll(params, x, m, grad: bool = False):
 
 
 def fit_gamma_gamma(x, m) -> tuple[np.ndarray, float]:
+    from scipy.optimize import minimize
+
     def neg(theta):
         ll, g = gamma_gamma_ll(np.exp(theta), x, m, grad=True)
         return -ll / x.size, -g / x.size
