@@ -55,7 +55,7 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"|\b(send|text|email|e-mail|message|push)\b.{0,60}\b(including|even|also|incl\.?)\b.{0,30}"
      r"\b(opted[- ]out|unsubscribed|without consent|no consent)"
      r"|\bapprove (it |this |them )?on (my|our|their|his|her) behalf\b"
-     r"|\bapprove\b.{0,50}\b(yourself|for (me|us|her|him|them))\b|\b(you|northstar) (can|could|should|may) approve\b"
+     r"|\bapprove\b.{0,50}\b(yourself|for (me|us|her|him|them))\b|\bapprove (your|its) own\b|\b(you|northstar) (can|could|should|may) approve\b"
      r"|\b(auto|self)[- ]?approv\w*|\bapprove (it|this|them|all|every\w*) (yourself|automatically|now)\b"
      r"|\bi('?m| am) (the )?(ceo|cmo|admin|owner|boss)\b.{0,60}\b(approv\w*|just do it|execute|send)\b"),
     ("file_access", "it asks to read files or reach the network",

@@ -48,7 +48,8 @@ def _load(path: str, generation: int, window: int) -> tuple[date, dict]:
                 "ON r.output_table = 'customer_segments' AND r.run_id = s.run_id GROUP BY 1 LIMIT 100").fetchall()),
             "audience": q("SELECT name FROM audiences ORDER BY created_at DESC LIMIT 50"),
             "user_table": [n for n in names if n not in BY_NAME and n not in SYSTEM_TABLES],
-            "campaign_id": q("SELECT campaign_id FROM campaigns ORDER BY campaign_id"),
+            "campaign_id": q("SELECT campaign_id FROM campaigns UNION SELECT campaign_id FROM campaign_launches "
+                             "ORDER BY 1"),
             "current": current_values(con, vocab_channels(con)),
         }
     finally:

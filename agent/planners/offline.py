@@ -64,6 +64,7 @@ CONTEXT = re.compile(  # a clause that states a fact the request works with ("we
     r"^(?:(?:we|i|our|we're|we've|i'm|i've)\s+(?!(?:want|need|would|wanna|wonder|am wondering|have to|must|"
     r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
     r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
+MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
 CONTINUE_MIN = 0.55    # … continues the analysis before it unless it fits a tool of its own at least this well
 OUTCOME = re.compile(r"\b(how did (it|that|this|the (campaign|send|launch|audience|change))( \w+)? (do|go|perform|land)|"
                      r"did (it|that|this|the (campaign|send|launch)) (work|pay off|help)|how is (it|that) (doing|going)|"
@@ -222,6 +223,9 @@ class OfflinePlanner:
                     score_tools(part, tools)[0][1] < CONTINUE_MIN):
                 spans[-1].text += " " + part  # "… and how does it compare to August": the same analysis, said on
                 continue
+            if spans and len(part.split()) <= 4 and MODIFIER.search(part):
+                spans[-1].text += " " + part  # "… campaign plan for Winback October? push this time": how, not what
+                continue
             if CONTEXT.search(part) and not part.rstrip().endswith("?") and mood(part) != "instruction":
                 if spans:  # "we get about 4k visitors a day. How long would a test need …?": what the
                     spans[-1].text += " " + part  # question works with, not a question of its own
@@ -283,6 +287,10 @@ class OfflinePlanner:
                 if fits:
                     verb = re.search(rf"\b{name.split('_')[0]}", text, re.I) is not None  # "launch": launch_campaign
                     drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
+            said = [d for d in drafts if d[0]]
+            if best[1] and not said and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I) and not LIVE.search(
+                    text) and best[0] >= max((dict(ranked)[d[3]] for d in drafts), default=0):
+                return best[1]  # "put together a campaign plan for …": the analysis it names, not an action
             if drafts:  # the action the instruction names by its verb ("schedule …"), then one it can carry out
                 return max(drafts)[3]  # without asking (content or a plan may come first), then the best fit
         if best[1] and (best[0] >= ABSTAIN or (best[2] >= TERSE_EVIDENCE and best[0] >= EVIDENCE_FLOOR)):

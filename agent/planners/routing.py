@@ -175,7 +175,7 @@ def out_of_scope(text: str, channels: list[str] = ()) -> str | None:
     """Why no tool can answer or do what the text asks, when that is so; None otherwise. Quoted passages are
     content to send ("… Reply STOP to opt out"), not what is asked. Media the warehouse holds no channel for (TV,
     radio, print, out-of-home) are out of scope only when the question is about them alone."""
-    asked = re.sub(r"[\"“'‘][^\"”’]{3,300}?[\"”'’](?=\s|$|[,.;!?])", " ", text)
+    asked = re.sub(r"(?<!\w)[\"“'‘][^\"”’]{3,300}?[\"”'’](?=\s|$|[,.;!?])", " ", text)
     if why := next((why for pattern, why in OUT_OF_SCOPE if pattern.search(asked)), None):
         return why
     media = {re.sub(r"(?<=[a-z]{3})s$", "", m.group(1).lower()) for m in OFFLINE_MEDIA.finditer(asked)} - {

@@ -180,3 +180,26 @@ def test_apply_the_recommendation_after_a_plan_drafts_the_plan(tools, env):
                                           "last_tool": {"name": "allocate_budget", "args": {}}}, tools, env)
     assert names(steps) == ["update_budget"]
     assert steps[0]["args"]["daily_budgets"] == {"search": 1000.0, "email": 100.0}
+
+
+def test_an_apostrophe_inside_a_word_opens_no_quote(tools):
+    args = extract_args("We don't have a 'Lapsed VIPs' audience yet - please create one from the high churn-risk "
+                        "customers (email)", tools["create_audience"].json_schema(), TODAY, VOCAB,
+                        tools["create_audience"].synonyms)
+    assert args["name"] == "Lapsed VIPs"
+
+
+def test_no_holdout_is_a_holdout_of_nothing_and_aov_is_an_average(tools):
+    args = extract_args("send the push 'Your autumn picks are here' to the Winback October audience on Monday at 9am, "
+                        "no holdout", tools["schedule_campaign"].json_schema(), TODAY, VOCAB,
+                        tools["schedule_campaign"].synonyms)
+    assert args["holdout_pct"] == 0.0
+    assert compose_sql("whats our AOV by product category this year").startswith(
+        "SELECT category AS category, round(avg(revenue), 2)")
+
+
+def test_a_plan_asked_for_is_planned_not_launched(tools, env):
+    steps = agenda("Can you put together a campaign plan for the Winback October audience? push this time", tools,
+                   env)
+    assert names(steps) == ["plan_campaign"] and steps[0]["args"]["channel"] == "push"
+    assert steps[0]["args"]["saved_audience"] == "Winback October" and steps[0]["args"]["source"] == "audience"

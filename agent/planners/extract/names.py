@@ -42,7 +42,7 @@ def named_mentions(text: str, names) -> list[str]:
     segment", "'champions'"), or a name of several words after 'the' ("email the bargain hunters"), so a name made
     of common words ("at risk", "loyal", "new") is not read in "customers most at risk of leaving"."""
     found = []
-    passages = [m.span(1) for m in re.finditer(r"[\"“'‘]([^\"”’]{2,300}?)[\"”'’](?=\s|$|[,.;:!?])", text)]
+    passages = [m.span(1) for m in re.finditer(r"(?<!\w)[\"“'‘]([^\"”’]{2,300}?)[\"”'’](?=\s|$|[,.;:!?])", text)]
     for name in mentions(text, names):
         pattern = r"[\s_-]+".join(map(re.escape, str(name).split()))
         for m in re.finditer(rf"(?<![\w]){pattern}(?![\w])", text, re.I):
@@ -114,7 +114,7 @@ def best_name_match(text: str, names: dict[str, str]) -> list[str]:
 
 def quoted_text(text: str) -> str | None:
     """The longest quoted passage (content to send), if any."""
-    found = re.findall(r"[\"“'‘]([^\"”’]{3,300}?)[\"”'’](?=\s|$|[,.;!?])", text)
+    found = re.findall(r"(?<!\w)[\"“'‘]([^\"”’]{3,300}?)[\"”'’](?=\s|$|[,.;!?])", text)
     return max(found, key=len).strip() if found else None
 
 
@@ -135,7 +135,7 @@ def quoted_name(text: str) -> str | None:
         return m.group(1).strip()
     if m := re.search(NAME_CUE + NAME, text, re.I):
         return m.group(1).strip()
-    if m := re.search(r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]", text):
+    if m := re.search(r"(?<!\w)[\"“'‘]([^\"”'’]{2,80})[\"”'’](?!\w)", text):  # not the ' of "don't"
         return m.group(1).strip()
     if m := re.search(r"\b(?:called|named|as)\s+([A-Z][\w-]*(?:\s+[A-Z0-9][\w-]*){0,5})", text):
         return m.group(1).strip()

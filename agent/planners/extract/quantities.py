@@ -225,9 +225,15 @@ def numbers_for_fields(text: str, fields: dict[str, tuple[str, dict]],
     return out
 
 
+NO_HOLDOUT = re.compile(r"\b(?:no|without(?: a| any)?|zero|skip the)\s+(?:holdout|hold[- ]?out|control(?: group)?|"
+                        r"hold[- ]?back)\b")
+
+
 def _share_for(name: str, low: str, maximum: float | None) -> float | None:
     """A percentage said about a share field ('10% holdout', 'holdout of 10%'): a fraction if the field's
-    maximum is at most 1, else in percent."""
+    maximum is at most 1, else in percent; 'no holdout' is 0 for a holdout field."""
+    if "holdout" in name and NO_HOLDOUT.search(low):
+        return 0.0
     if not any(word in name for word in SHARE_WORDS) or not percents(low):
         return None
     keys = [key for key in name.split("_") if key not in ("pct", "percent", "share", "fraction")] or [name]

@@ -73,7 +73,7 @@ def correct(text: str, tools: dict[str, ToolSpec], vocab: dict) -> str:
     """The text with slips in known words mended; everything else as written."""
     names = tuple(sorted({str(v) for kind in ("channel", "segment", "audience") for v in vocab.get(kind) or []}))
     known, targets = _lexicon(tuple(sorted(tools)), names)
-    quoted = [m.span() for m in re.finditer(r"[\"“'‘][^\"”’]{2,300}?[\"”'’]", text)]
+    quoted = [m.span() for m in re.finditer(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’]", text)]
 
     def mend(m: re.Match) -> str:
         word = m.group(0)

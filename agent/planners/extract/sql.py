@@ -12,7 +12,7 @@ import re
 
 from tools.warehouse import TABLES
 
-AGG = (("average", "avg"), ("avg", "avg"), ("mean", "avg"), ("total", "sum"), ("sum", "sum"), ("how much", "sum"),
+AGG = (("average", "avg"), ("avg", "avg"), ("aov", "avg"), ("mean", "avg"), ("total", "sum"), ("sum", "sum"), ("how much", "sum"),
        ("how many", "count"), ("count", "count"), ("number of", "count"), ("maximum", "max"), ("highest", "max"),
        ("minimum", "min"), ("lowest", "min"), ("share of", "pct"), ("percentage of", "pct"), ("what percentage", "pct"),
        ("what percent", "pct"), ("proportion of", "pct"), ("what fraction", "pct"), ("what share", "pct"))
