@@ -20,6 +20,7 @@ from agent.planners import PlanStep, call_id, clarify
 from agent.planners.context_budget import read_tool_content
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import LIVE, mood, within_bound
+from agent.planners.extract.names import NAME_CUE
 from agent.planners.extract.spelling import correct
 from agent.planners.intents import clauses
 from agent.planners.routing import ABSTAIN, cannot_help, did_you_mean, out_of_scope, score_tools
@@ -289,7 +290,8 @@ class OfflinePlanner:
                     drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
             said = [d for d in drafts if d[0]]
             if best[1] and not said and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I) and not LIVE.search(
-                    text) and best[0] >= max((dict(ranked)[d[3]] for d in drafts), default=0):
+                    text) and not re.search(NAME_CUE, text, re.I) and best[0] >= max(
+                    (dict(ranked)[d[3]] for d in drafts), default=0):  # ("… called X" names what an action makes)
                 return best[1]  # "put together a campaign plan for …": the analysis it names, not an action
             if drafts:  # the action the instruction names by its verb ("schedule …"), then one it can carry out
                 return max(drafts)[3]  # without asking (content or a plan may come first), then the best fit

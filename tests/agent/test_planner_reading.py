@@ -203,3 +203,6 @@ def test_a_plan_asked_for_is_planned_not_launched(tools, env):
                    env)
     assert names(steps) == ["plan_campaign"] and steps[0]["args"]["channel"] == "push"
     assert steps[0]["args"]["saved_audience"] == "Winback October" and steps[0]["args"]["source"] == "audience"
+    # … but a request to name what it makes is an action, whatever noun it shares with an analysis
+    steps = agenda("Make an SMS audience called 'Champions SMS' from the Champions RFM segment.", tools, env)
+    assert names(steps)[-1] == "create_audience" and steps[-1]["args"]["name"] == "Champions SMS"
