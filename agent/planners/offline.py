@@ -66,6 +66,9 @@ CONTEXT = re.compile(  # a clause that states a fact the request works with ("we
     r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
     r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
 MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
+CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b.{0,60}"
+                        r"\b(?:within|under|below|at most|no more than|less than|max(?:imum)?|of where|as (?:it|they) "
+                        r"(?:is|are))\b", re.IGNORECASE)
 CONTINUE_MIN = 0.55    # … continues the analysis before it unless it fits a tool of its own at least this well
 OUTCOME = re.compile(r"\b(how did (it|that|this|the (campaign|send|launch|audience|change))( \w+)? (do|go|perform|land)|"
                      r"did (it|that|this|the (campaign|send|launch)) (work|pay off|help)|how is (it|that) (doing|going)|"
@@ -223,6 +226,9 @@ class OfflinePlanner:
             if spans and not tools[spans[-1].tool].approval and BACK.search(part) and mood(part) == "question" and (
                     score_tools(part, tools)[0][1] < CONTINUE_MIN):
                 spans[-1].text += " " + part  # "… and how does it compare to August": the same analysis, said on
+                continue
+            if spans and not tools[spans[-1].tool].approval and CONSTRAINT.search(part):
+                spans[-1].text += " " + part  # "… and keep every channel within 10% of today": a bound on it
                 continue
             if spans and len(part.split()) <= 4 and MODIFIER.search(part):
                 spans[-1].text += " " + part  # "… campaign plan for Winback October? push this time": how, not what

@@ -206,3 +206,9 @@ def test_a_plan_asked_for_is_planned_not_launched(tools, env):
     # … but a request to name what it makes is an action, whatever noun it shares with an analysis
     steps = agenda("Make an SMS audience called 'Champions SMS' from the Champions RFM segment.", tools, env)
     assert names(steps)[-1] == "create_audience" and steps[-1]["args"]["name"] == "Champions SMS"
+
+
+def test_a_bound_said_after_an_analysis_is_its_constraint_not_an_instruction(tools, env):
+    steps = agenda("Optimize the channel mix for conversions rather than revenue, and keep every channel within 10% "
+                   "of where it is today.", tools, env)
+    assert names(steps) == ["allocate_budget"] and steps[0]["args"]["max_change"] == 0.1
