@@ -39,3 +39,15 @@ def clauses(text: str) -> list[str]:
              for p in parts]
     shown = [re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], p) for p in parts if p]
     return shown or [text]
+
+
+# How a clause relates to the one before it (agent/planners/offline.py `spans`).
+BACK = re.compile(r"\b(it|that|this|those|these|them|the same)\b", re.IGNORECASE)  # a clause pointing back …
+CONTEXT = re.compile(  # a clause that states a fact the request works with ("we get 4k visitors a day")
+    r"^(?:(?:we|i|our|we're|we've|i'm|i've)\s+(?!(?:want|need|would|wanna|wonder|am wondering|have to|must|"
+    r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
+    r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
+MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
+CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b.{0,60}"
+                        r"\b(?:within|under|below|at most|no more than|less than|max(?:imum)?|of where|as (?:it|they) "
+                        r"(?:is|are))\b", re.IGNORECASE)

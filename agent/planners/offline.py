@@ -22,8 +22,8 @@ from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import LIVE, mood, within_bound
 from agent.planners.extract.names import NAME_CUE
 from agent.planners.extract.spelling import correct
-from agent.planners.intents import clauses
-from agent.planners.routing import ABSTAIN, cannot_help, did_you_mean, out_of_scope, score_tools
+from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, clauses
+from agent.planners.routing import ABSTAIN, breakdown, cannot_help, did_you_mean, out_of_scope, score_tools
 from agent.planners.steps import (
     IT,
     action_args,
@@ -49,7 +49,6 @@ ASK_MARGIN = 0.05      # an instruction that fits an action this close to the be
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
 CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
-BREAKDOWN_PENALTY = 0.12  # an analysis that cannot give the breakdown a count or rate is asked by
 EVIDENCE_FLOOR = 0.25  # a request that gives an analysis TERSE_EVIDENCE of its inputs may score this low
 TERSE_EVIDENCE = 3     # … ("how did video go in Q2": a channel and a period)
 FOLLOW_SWITCH = 0.55   # a follow-up stays with the last tool unless another fits at least this well …
@@ -60,15 +59,6 @@ FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|onl
                        r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
                        r"same again)\b", re.IGNORECASE)
 COUNT_FIELDS = ("n", "k", "top_n", "limit")
-BACK = re.compile(r"\b(it|that|this|those|these|them|the same)\b", re.IGNORECASE)  # a clause pointing back …
-CONTEXT = re.compile(  # a clause that states a fact the request works with ("we get 4k visitors a day")
-    r"^(?:(?:we|i|our|we're|we've|i'm|i've)\s+(?!(?:want|need|would|wanna|wonder|am wondering|have to|must|"
-    r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
-    r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
-MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
-CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b.{0,60}"
-                        r"\b(?:within|under|below|at most|no more than|less than|max(?:imum)?|of where|as (?:it|they) "
-                        r"(?:is|are))\b", re.IGNORECASE)
 CONTINUE_MIN = 0.55    # … continues the analysis before it unless it fits a tool of its own at least this well
 OUTCOME = re.compile(r"\b(how did (it|that|this|the (campaign|send|launch|audience|change))( \w+)? (do|go|perform|land)|"
                      r"did (it|that|this|the (campaign|send|launch)) (work|pay off|help)|how is (it|that) (doing|going)|"
@@ -82,22 +72,6 @@ class Span:
 
     tool: str
     text: str
-
-
-def breakdown(analyses: list[tuple], tools: dict[str, ToolSpec]) -> list[tuple]:
-    """(score, eligible, name, evidence, sql, args) per analysis. A count or rate asked per a column ("open leads per
-    industry", "which subject lines had the best open rate") that query_data's SELECT groups by: an analysis none of
-    whose fields can take that column loses BREAKDOWN_PENALTY, so a model that fits the words ("leads" →
-    score_leads) does not answer another question."""
-    sql = next((a[4] for a in analyses if a[2] == "query_data" and a[1] and a[4]), None) or ""
-    group = re.match(r"SELECT (\w+) AS \w+, ", sql)
-    out = []
-    for score, eligible, name, found, _, args in analyses:
-        spec = tools[name]
-        takes = not group or name == "query_data" or group.group(1) in str(spec.json_schema()) or (
-            group.group(1).replace("_", " ") in str(spec.concepts)) or group.group(1) in map(str, args.values())
-        out.append((score - (0 if takes else BREAKDOWN_PENALTY), eligible, name, found))
-    return out
 
 
 class OfflinePlanner:

@@ -201,3 +201,22 @@ def cannot_help(tools: dict[str, ToolSpec], why: str | None = None) -> str:
 
 def _lower_first(text: str) -> str:
     return text[0].lower() + text[1:]
+
+
+BREAKDOWN_PENALTY = 0.12  # an analysis that cannot give the breakdown a count or rate is asked by
+
+
+def breakdown(analyses: list[tuple], tools: dict[str, ToolSpec]) -> list[tuple]:
+    """(score, eligible, name, evidence, sql, args) per analysis. A count or rate asked per a column ("open leads per
+    industry", "which subject lines had the best open rate") that query_data's SELECT groups by: an analysis none of
+    whose fields can take that column loses BREAKDOWN_PENALTY, so a model that fits the words ("leads" →
+    score_leads) does not answer another question."""
+    sql = next((a[4] for a in analyses if a[2] == "query_data" and a[1] and a[4]), None) or ""
+    group = re.match(r"SELECT (\w+) AS \w+, ", sql)
+    out = []
+    for score, eligible, name, found, _, args in analyses:
+        spec = tools[name]
+        takes = not group or name == "query_data" or group.group(1) in str(spec.json_schema()) or (
+            group.group(1).replace("_", " ") in str(spec.concepts)) or group.group(1) in map(str, args.values())
+        out.append((score - (0 if takes else BREAKDOWN_PENALTY), eligible, name, found))
+    return out
