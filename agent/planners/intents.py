@@ -19,7 +19,8 @@ STARTS = (r"how|what|which|who|whom|why|where|when|whether|is|are|was|were|do|do
 SPLIT = re.compile(
     rf"(?<=[?!])\s+|(?<=[a-z0-9)\"'”’])\.\s+(?=[A-Z])|\s*;\s*|\s*,?\s*\b(?:and then|then)\b\s*"
     rf"|\s*,?\s*(?:\b(?:and|also|plus|as well as|and separately|and also)\b|\s&|\s\+),?\s+(?=(?:{STARTS})\b)"
-    rf"|\s*,\s+(?=(?:also|separately|plus|and)\b)", re.IGNORECASE)
+    rf"|\s*,\s+(?=(?:also|separately|plus|and)\b)|\s*(?:,|\s-)\s+(?=(?:it's|it is|that's|they're|since|because)\s)",
+    re.IGNORECASE)  # "cut display by 20%, it's saturated anyway": the reason is a clause of its own
 
 
 QUOTED = re.compile(r"(?<!\w)([\"“'‘])[^\"”'’]{3,300}?[\"”'’](?=\s|$|[,.;:!?])")
@@ -46,6 +47,7 @@ BACK = re.compile(r"\b(it|that|this|those|these|them|the same)\b", re.IGNORECASE
 CONTEXT = re.compile(  # a clause that states a fact the request works with ("we get 4k visitors a day")
     r"^(?:(?:we|i|our|we're|we've|i'm|i've)\s+(?!(?:want|need|would|wanna|wonder|am wondering|have to|must|"
     r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
+    r"|(?:it's|it is|that's|they're|they are|since|because|as)\s+(?!(?:possible|ok|okay|fine)\b)"
     r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
 MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
 CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b.{0,60}"

@@ -29,6 +29,7 @@ from agent.planners.steps import (
     action_args,
     analysis_args,
     carry,
+    carry_thread_args,
     carry_thread_content,
     carry_thread_plan,
     carry_thread_run,
@@ -178,6 +179,7 @@ class OfflinePlanner:
         carry_thread_run(step, spec, state, planned)
         carry_thread_content(step, spec, state, text, planned)
         carry_thread_plan(step, spec, state, text, planned)
+        carry_thread_args(step, spec, state, text, planned)
         before = sorted((b for b in before if b["name"] not in planned), key=lambda b: tools[b["name"]].approval)
         earlier = [s for s in steps if "name" in s] + before
         props = spec.json_schema().get("properties", {})

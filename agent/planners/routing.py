@@ -131,7 +131,7 @@ def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]
     hits = concept_hits(text, idx)
     if DEFINING.search(text):  # "how do we define ROAS?": what a word means, not its value
         hits = np.where([bool(DEFINING.search(" ".join(idx.phrases_of[i]))) for i in range(len(idx.names))],
-                        hits, 0.0)
+                        2 * hits, 0.0)  # … and the glossary's own words count double
     score = 0.8 * best + 0.2 * overlap + CONCEPT_WEIGHT * hits
     order = np.argsort(-score)
     return [(idx.names[i], float(score[i])) for i in order]

@@ -243,6 +243,24 @@ def carry_thread_plan(step: dict, spec: ToolSpec, state: dict, text: str, planne
         step["args"][open_[0]] = {ch: round(v / days, 2) for ch, v in rec.items()}
 
 
+def carry_thread_args(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
+    """An action right after an analysis that took the same inputs, said as "launch it" / "looks good, do it": the
+    analysis' inputs the instruction does not change (a plan's audience, channel and holdout for its launch)."""
+    from agent.planners.extract.args import FREE_TEXT
+
+    last = state.get("last_tool") or {}
+    if not last.get("name") or last["name"] in planned or not IT.search(text):
+        return
+    props = spec.json_schema().get("properties", {})
+    for key, value in (last.get("args") or {}).items():
+        prop = props.get(key)
+        if prop is None or key in step["args"] or key in FREE_TEXT or value is None:
+            continue
+        allowed = prop.get("enum") or next((a.get("enum") for a in prop.get("anyOf", []) if a.get("enum")), None)
+        if allowed is None or value in allowed:
+            step["args"][key] = value
+
+
 RECOMMENDED = re.compile(r"\b(recommend\w*|suggest\w*|proposed|proposal|optimi[sz]\w+|do it|go ahead|as planned)\b",
                          re.IGNORECASE)
 

@@ -212,3 +212,29 @@ def test_a_bound_said_after_an_analysis_is_its_constraint_not_an_instruction(too
     steps = agenda("Optimize the channel mix for conversions rather than revenue, and keep every channel within 10% "
                    "of where it is today.", tools, env)
     assert names(steps) == ["allocate_budget"] and steps[0]["args"]["max_change"] == 0.1
+
+
+def test_a_reason_given_is_a_clause_of_its_own(tools, env):
+    assert clauses("cut display by 20%, it's saturated anyway") == ["cut display by 20%", "it's saturated anyway"]
+    assert names(agenda("cut display by 20%, it's saturated anyway", tools, env)) == ["update_budget"]
+
+
+def test_since_the_start_of_the_year_is_year_to_date(tools):
+    args = extract_args("month-by-month spend and revenue since the start of the year", tools["campaign_report"]
+                        .json_schema(), TODAY, VOCAB, tools["campaign_report"].synonyms)
+    assert (args["start"], args["group_by"]) == ("2026-01-01", "month")
+
+
+def test_launch_it_after_a_plan_keeps_the_plans_inputs(tools, env):
+    last = {"name": "plan_campaign", "args": {"source": "churn", "channel": "sms", "holdout_pct": 0.1,
+                                              "goal": "plan a win-back text for the high-risk churners"}}
+    steps = OfflinePlanner().make_agenda({"question": "looks good, launch it", "messages": [], "last_tool": last},
+                                         tools, env)
+    launch = steps[-1]
+    assert launch["name"] == "launch_campaign"
+    assert (launch["args"]["channel"], launch["args"]["holdout_pct"], launch["args"]["source"]) == ("sms", 0.1, "churn")
+    assert "goal" not in launch["args"] or launch["args"]["goal"] != last["args"]["goal"]  # free text stays behind
+
+
+def test_a_definition_of_a_word_goes_to_the_glossary(tools, env):
+    assert names(agenda("How do we define an 'active customer' internally?", tools, env)) == ["search_knowledge"]

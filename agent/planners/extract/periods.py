@@ -185,7 +185,8 @@ SPANS: tuple[tuple[str, Callable[[re.Match, date], Span]], ...] = (  # in order:
     (r"\bthis week\b", _this_week),
     (r"\byesterday\b", _yesterday),
     (r"\b(last|previous|past) year\b", _last_year),
-    (r"\bthis year\b|\byear to date\b|\bytd\b", _this_year),
+    (r"\bthis year\b|\byear to date\b|\bytd\b|\bsince the (?:start|beginning) of (?:the|this) year\b|"
+     r"\bso far this year\b", _this_year),
     (r"\b(this|last|over the|in the|during the)? ?(spring|summer|autumn|fall)\b", _season),
     (HOLIDAY_RE, _holiday),
     (DAY_MONTH_RE, _day_month),
