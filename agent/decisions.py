@@ -66,11 +66,15 @@ class Decisions:
             final = self._edited(item, args, user)
         if kind == "respond" and not (message or "").strip():
             raise ApprovalError("respond needs a message for the requester (what to change, or why not).")
-        if not self.store.claim(item["id"], kind, user, final if kind == "edit" else None, message):
-            raise ApprovalError(_gone(self.store.get(item["id"])))
-        self._audit("approval", item["action"], user, item["thread_id"], final, kind, message)
-        if kind in ("accept", "edit"):
-            self._execute(item, item["id"], user, final, on_event)
+        INFLIGHT.add(item["id"])  # before the claim: a claim of this process not in flight reads as a crash
+        try:
+            if not self.store.claim(item["id"], kind, user, final if kind == "edit" else None, message):
+                raise ApprovalError(_gone(self.store.get(item["id"])))
+            self._audit("approval", item["action"], user, item["thread_id"], final, kind, message)
+            if kind in ("accept", "edit"):
+                self._execute(item, item["id"], user, final, on_event)
+        finally:
+            INFLIGHT.discard(item["id"])
         return self._decided(item["id"], user)
 
     def _find(self, ref: str) -> dict:
@@ -102,8 +106,9 @@ class Decisions:
         """Carry out a draft whose execution a crash interrupted: the recorded decision, as an approver."""
         name, thread, where = item["action"], item["thread_id"], f"decided by {item['decided_by']}, not finished"
         if not item["interrupted"]:
-            raise ApprovalError(f"{item['id']} ({name}) is being carried out right now; its outcome will be posted "
-                                "in its thread.")
+            raise ApprovalError(f"Nothing is waiting for approval under {item['id']}: it was approved by "
+                                f"{item['decided_by']} and {name} is being carried out right now; its outcome will be "
+                                "posted in its thread.")
         if why := self.ctx.refusal(user, "resume"):
             self._audit("resume", name, user, thread, item["args"], "refused", f"{why} ({where})")
             raise NotPermitted(why)

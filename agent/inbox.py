@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -43,8 +44,31 @@ def me() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-INFLIGHT: set[str] = set()
-"""Records this process is executing right now (a claim of ours not in here was left by an exception)."""
+class InFlight:
+    """Records this process is deciding or executing right now (a claim of ours not in here was left by an
+    exception). Counted per record: two threads deciding the same record at once must not, by one of them
+    finishing, make the other's claim look abandoned."""
+
+    def __init__(self) -> None:
+        self._count: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, rid: str) -> None:
+        with self._lock:
+            self._count[rid] = self._count.get(rid, 0) + 1
+
+    def discard(self, rid: str) -> None:
+        with self._lock:
+            if self._count.get(rid, 0) <= 1:
+                self._count.pop(rid, None)
+            else:
+                self._count[rid] -= 1
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._count
+
+
+INFLIGHT = InFlight()
 
 
 def alive(claimant: str | None, rid: str | None = None) -> bool:
