@@ -128,6 +128,14 @@ def test_plan_uses_past_outcomes_as_the_default_lift(demo_rw):
     assert told.metrics["holdout_pct"] == 0.15 and told.metrics["detectable_lift"] > 0
     none = plan.run(demo_rw, {"goal": "cross-sell", "channel": "push"})
     assert none.metrics["expected_lift"] is None and "no lift assumed" in none.summary
+    # past campaigns that lifted nothing (or less than nothing) size no holdout: the usual 10 %, said, no crash
+    from types import SimpleNamespace
+
+    from tools.analytics.campaign_plan import choose_holdout
+
+    for lift in (0.0, -0.004):
+        h, detects, notes = choose_holdout(demo_rw, SimpleNamespace(holdout_pct=None, power=0.8), 5000, 0.05, lift)
+        assert h == 0.10 and detects > 0 and "no lift" in notes[0]
 
 
 def test_bad_briefs_are_explained(demo_rw):

@@ -208,6 +208,10 @@ def choose_holdout(con, brief: CampaignBrief, eligible: int, baseline: float,
     if lift is None:
         notes.append("No expected lift: the holdout is the usual 10 %; the detectable lift says what it can show.")
         return 0.10, detectable(0.10), notes
+    if lift <= 0:  # past campaigns of this goal showed no lift: nothing to size for, and nothing promised
+        notes.append(f"Past campaigns of this goal measured {lift * 100:+.2f} pp (no lift): the holdout is the usual "
+                     "10 %, and the lift it can detect is shown; give expected_lift to size it for another effect.")
+        return 0.10, detectable(0.10), notes
     for h in HOLDOUT_GRID:
         sized = plan_experiment(con, PlanParams(baseline=base, mde=min(lift, 0.99 - base), ratio=(1 - h) / h,
                                                 power=brief.power)).metrics
