@@ -64,7 +64,8 @@ def warehouse_paths(con, start: date, end: date, lookback_days: int, level: str)
            SELECT 2 * c.conversion_id, 1.0, c.value, c.t_end, {touch}
            FROM c JOIN touchpoints t ON t.customer_id = c.customer_id WHERE c.journey_id IS NULL AND {window}),
     nj AS (SELECT journey_id, max(touch_time) AS t_end FROM touchpoints
-           WHERE journey_id NOT IN (SELECT journey_id FROM conversions WHERE journey_id IS NOT NULL)
+           WHERE touch_time >= $s::TIMESTAMP  -- exact: a journey ending in the period has its last touch after $s
+             AND journey_id NOT IN (SELECT journey_id FROM conversions WHERE journey_id IS NOT NULL)
            GROUP BY journey_id
            HAVING max(touch_time) >= $s::TIMESTAMP AND max(touch_time) < $e::TIMESTAMP + INTERVAL 1 DAY),
     tn AS (SELECT 2 * n.journey_id + 1 AS k, 0.0 AS conv, 0.0 AS value, n.t_end, {touch}
