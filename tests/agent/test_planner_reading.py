@@ -238,3 +238,10 @@ def test_launch_it_after_a_plan_keeps_the_plans_inputs(tools, env):
 
 def test_a_definition_of_a_word_goes_to_the_glossary(tools, env):
     assert names(agenda("How do we define an 'active customer' internally?", tools, env)) == ["search_knowledge"]
+
+
+def test_a_quoted_name_before_audience_names_what_to_create(tools, env):
+    steps = agenda("We haven't got a 'Dormant Big Spenders' audience - please create one from the high churn-risk "
+                   "customers (sms), we'll schedule the send later.", tools, env)
+    assert names(steps) == ["score_churn", "create_audience"]
+    assert steps[-1]["args"]["name"] == "Dormant Big Spenders" and steps[-1]["args"]["channel"] == "sms"

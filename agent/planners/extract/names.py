@@ -23,7 +23,7 @@ NAME_STOP = {"the", "a", "test", "of", "and"}  # words too common in names to te
 
 def mentions(text: str, vocabulary) -> list[str]:
     """Vocabulary items mentioned in the text (case-insensitive, _ and - read as spaces), in order of appearance."""
-    t = " " + re.sub(r"[_\-]", " ", text.lower()) + " "
+    t = " " + re.sub(r"[_\-()\[\]{},;:!?\"“”]", " ", text.lower()) + " "  # "(sms)" names sms
     found = []
     for item in vocabulary:
         key = re.sub(r"[_\-]", " ", str(item).lower())
