@@ -85,7 +85,7 @@ class OfflinePlanner:
         agenda = list(state.get("agenda") or [])
         if not calls and not agenda and not state.get("drafts"):  # (a draft that passed is in drafts, not calls)
             state = {**state, "question": correct(state["question"], tools, env.vocab)}  # "affilate" → affiliate
-            if why := out_of_scope(state["question"], env.vocab.get("channel") or []):  # data the warehouse lacks, a change no action makes
+            if why := out_of_scope(state["question"], env.vocab.get("channel") or []):  # data or a change it lacks
                 return PlanStep(answer=cannot_help(tools, why))
             agenda = self.make_agenda(state, tools, env)
             if not agenda:
