@@ -22,7 +22,8 @@ CHOOSING = re.compile(r"Did you mean \*\*([a-z ]+)\*\* \(.*?\) or \*\*([a-z ]+)\
 NAMED_AUDIENCE = re.compile(r"\b(?:to|for)\s+(?:the\s+|our\s+)?[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})"
                             r"[\"”'’]?\s+(?:audience|list|segment)\b|\b(?:audience|list)\s+(?:called|named)\s+"
                             r"[\"“'‘]?([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){0,4})"
-                            r"|\bto\s+[\"“'‘]([A-Z][^\"”'’]{1,40})[\"”'’](?=\s+(?:on|at|tomorrow|next|this|with|from)\b)"
+                            r"|\bto\s+[\"“'‘]([A-Z][^\"”'’]{1,40})[\"”'’]"
+                            r"(?=\s+(?:on|at|tomorrow|next|this|with|from)\b)"
                             r"|\bto\s+([A-Z][\w&-]*(?:\s+[A-Z0-9][\w&-]*){1,4})"
                             r"(?=\s+(?:on|at|tomorrow|next|this|with|from|for)\b|\s*[,.;]|\s*$)")
 

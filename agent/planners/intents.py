@@ -1,9 +1,10 @@
 """Several intents in one message: the message cut into clauses, each a candidate step.
 
 A message is cut at sentence ends, at semicolons, at "then", and at "and" / "also" / "plus" / "separately" when
-a new clause starts after it (a question word, an auxiliary, an imperative); "+" and "&" join like "and": "How did search do last week, and
-are reviews getting worse?" is two clauses; "spend, ROAS and CPA by channel" stays one. The planner scores every
-clause on its own, and a clause that fits no tool well is read as part of the clause before it.
+a new clause starts after it (a question word, an auxiliary, an imperative; "+" and "&" join like "and"), and
+before a reason ("…, it's saturated anyway"): "How did search do last week, and are reviews getting worse?" is two
+clauses; "spend, ROAS and CPA by channel" stays one. The planner scores every clause on its own, and a clause that
+fits no tool well is read as part of the clause before it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ CONTEXT = re.compile(  # a clause that states a fact the request works with ("we
     r"|(?:it's|it is|that's|they're|they are|since|because|as)\s+(?!(?:possible|ok|okay|fine)\b)"
     r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
 MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
-CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b.{0,60}"
+CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b"
+                        r".{0,60}"
                         r"\b(?:within|under|below|at most|no more than|less than|max(?:imum)?|of where|as (?:it|they) "
                         r"(?:is|are))\b", re.IGNORECASE)

@@ -58,7 +58,7 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
         required = spec.json_schema().get("required", [])
         found = moments = 0
         for field in props:
-            if field == "name":  # said as a name ("called …", "named …", "a 'Lapsed VIPs' audience"), not any quoted text
+            if field == "name":  # said as a name ("called …", "a 'Lapsed VIPs' audience"), not any quoted text
                 found += re.search(NAME_CUE, text, re.I) is not None or re.search(
                     r"(?<!\w)[\"“'‘][^\"”’]{2,60}[\"”'’]\s+(?:audience|list|segment)\b", text) is not None
             elif props[field].get("format") in ("date-time", "date") or "date" in str(props[field].get("anyOf")):

@@ -42,7 +42,8 @@ def named_mentions(text: str, names) -> list[str]:
     segment", "'champions'"), or a name of several words after 'the' ("email the bargain hunters"), so a name made
     of common words ("at risk", "loyal", "new") is not read in "customers most at risk of leaving"."""
     found = []
-    passages = [m.span(1) for m in re.finditer(r"(?<!\w)[\"“'‘]([^\"”’]{2,300}?)[\"”'’](?=\s|$|[,.;:!?])", text)]
+    quote = r"(?<!\w)[\"“'‘]([^\"”’]{2,300}?)[\"”'’](?=\s|$|[,.;:!?])"
+    passages = [m.span(1) for m in re.finditer(quote, text)]
     for name in mentions(text, names):
         pattern = r"[\s_-]+".join(map(re.escape, str(name).split()))
         for m in re.finditer(rf"(?<![\w]){pattern}(?![\w])", text, re.I):
