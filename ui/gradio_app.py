@@ -152,7 +152,7 @@ def build_app(ctx: Context, *, logins: dict[str, str] | None = None) -> gr.Block
         gr.Timer(3).tick(h.refresh, [thread, chat, pending], [chat, pending, threads], api_visibility="private",
                          show_progress="hidden")
         pick.input(h.pick_result, [pick, last, thread], [pick, metrics, plot, table, csv], api_visibility="private")
-        new.click(h.new_thread, None, outs, api_name="new_thread")
+        new.click(h.new_thread, None, outs, api_name="new_thread", queue=False)  # done before the next Ask
         threads.input(h.open_thread, [threads], outs, api_name="open_thread")
         whoami_out = [role, approve, edit, reject, who_hint]
         user.change(h.whoami, [user], whoami_out, api_visibility="private")

@@ -102,6 +102,7 @@ def test_charts_fit_their_panel_at_1440_and_420_px(demo_copy, tmp_path, monkeypa
             for i, (question, title) in enumerate(CHARTS):
                 page.set_viewport_size({"width": 1440, "height": 980})
                 page.locator("#ns-new").click()
+                expect(page.get_by_text("Ask a marketing question")).to_be_visible()  # the new thread is drawn
                 page.locator("#ns-question textarea").fill(question)
                 page.locator("#ns-ask").click()
                 first_word = title.split()[0]
