@@ -71,3 +71,17 @@ def test_degenerate_inputs_are_explained(demo_con, tmp_path):
         detect_anomalies(con, AnomalyParams(table="short", date_column="d", start=date(2025, 1, 1),
                                             end=date(2025, 1, 10)))
     con.close()
+
+
+def test_the_theil_sen_slope_is_scipys():
+    from scipy import stats
+
+    from tools.analytics.anomalies import theil_sen_slope
+
+    rng = np.random.default_rng(3)
+    for n in (3, 14, 28, 101):
+        x = np.arange(n)
+        y = rng.normal(size=n).cumsum()
+        assert theil_sen_slope(y, x) == stats.theilslopes(y, x)[0]
+    y[5] = np.nan
+    assert np.isnan(theil_sen_slope(y, x)) and np.isnan(stats.theilslopes(y, x)[0])

@@ -95,11 +95,19 @@ def _series(con, p: AnomalyParams, start: date, end: date) -> tuple[pd.Series, s
     return df, label
 
 
+def theil_sen_slope(y: np.ndarray, x: np.ndarray) -> float:
+    """The median of the slopes between every pair of points (scipy.stats.theilslopes' slope, same arithmetic), in
+    numpy: importing scipy.stats for 14 points cost about a second of every cold detect_anomalies."""
+    i, j = np.triu_indices(x.size, 1)
+    dx = (x[j] - x[i]).astype(float)
+    keep = dx != 0
+    return float(np.median((y[j] - y[i])[keep] / dx[keep]))
+
+
 def _baseline(values: np.ndarray, weekday: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
     """Expected value per point: day-of-week factor × centred rolling median level (edge-preserving, so flights
     and budget steps are not alarms); residuals on the log scale when the series is positive."""
     import pandas as pd
-    from scipy import stats
 
     log = bool(np.all(values > 0))
     x = np.log(values) if log else values.astype(float)
@@ -117,7 +125,7 @@ def _baseline(values: np.ndarray, weekday: np.ndarray | None) -> tuple[np.ndarra
         span = 2 * window
         for idx, anchor in ((np.arange(x.size - half, x.size), x.size - half - 1), (np.arange(half), half)):
             ref = np.arange(x.size - span, x.size) if anchor > half else np.arange(span)
-            slope = stats.theilslopes(deseason[ref], ref)[0]
+            slope = theil_sen_slope(deseason[ref], ref)
             level[idx] = level[anchor] + slope * (idx - anchor)
     return level + season, x, log
 
