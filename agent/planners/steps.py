@@ -237,11 +237,17 @@ def carry_thread_plan(step: dict, spec: ToolSpec, state: dict, text: str, planne
     open_ = [p for p, prop in props.items() if prop.get("type") == "object" and p not in step["args"]]
     if not open_ or not last or last in planned or not (IT.search(text) or RECOMMENDED.search(text)):
         return
-    metrics = (thread_result(state, last) or {}).get("metrics") or {}
+    if plan := daily_plan((thread_result(state, last) or {}).get("metrics") or {}):
+        step["args"][open_[0]] = plan
+
+
+def daily_plan(metrics: dict) -> dict[str, float] | None:
+    """A result's recommended plan over its horizon as amounts per day (channel → amount), if it holds one."""
     rec = metrics.get("recommendation")
-    if isinstance(rec, dict) and rec and all(isinstance(v, int | float) for v in rec.values()):
-        days = metrics.get("horizon_days") or 1
-        step["args"][open_[0]] = {ch: round(v / days, 2) for ch, v in rec.items()}
+    if not isinstance(rec, dict) or not rec or not all(isinstance(v, int | float) for v in rec.values()):
+        return None
+    days = metrics.get("horizon_days") or 1
+    return {ch: round(v / days, 2) for ch, v in rec.items()}
 
 
 def carry_thread_args(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
@@ -356,11 +362,10 @@ def carry(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env, questi
                 args["variant"] = texts[0]
         if "audience" in props and "audience" not in args and metrics.get("audience_id"):
             args["audience"] = metrics["audience_id"]
-        rec = metrics.get("recommendation")
+        plan = daily_plan(metrics)
         for param, prop in props.items():  # a recommended plan over the horizon → per-day amounts
-            if prop.get("type") == "object" and param not in args and isinstance(rec, dict) and rec:
-                days = metrics.get("horizon_days") or 1
-                args[param] = {ch: round(v / days, 2) for ch, v in rec.items()}
+            if prop.get("type") == "object" and param not in args and plan:
+                args[param] = plan
     if "send_at" in props and "send_at" not in args:
         args["send_at"] = parse_when("send", env.today).isoformat()
     return default_name(args, props, spec, calls, env)

@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-from agent.planners import PlanEnv
 from agent.planners.clarify import unknown_audience
 from agent.planners.context_budget import PREFIX
 from agent.planners.extract.args import extract_args
@@ -20,18 +19,10 @@ from agent.planners.intents import clauses
 from agent.planners.offline import OfflinePlanner
 from agent.planners.routing import out_of_scope
 from agent.planners.steps import _out_of_range
+from tests.agent import test_planner_mechanisms as mechanisms
 from tests.agent.test_planner_mechanisms import TODAY, VOCAB, agenda, names
-from tools.registry import load_tools
 
-
-@pytest.fixture(scope="module")
-def tools():
-    return load_tools()
-
-
-@pytest.fixture
-def env():
-    return PlanEnv(today=TODAY, load_vocab=lambda: VOCAB, role="analyst")
+tools, env = mechanisms.tools, mechanisms.env  # the same fixtures: the registry, and the planner's fixed vocabulary
 
 
 # --- slips of the keyboard -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ under its own temporary folder, so one module's writes (actions, saved runs) nev
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -31,6 +32,22 @@ def need_java(what: str) -> None:
     from tests.system_packages import ensure
 
     ensure("java", "openjdk-17-jre-headless", what)
+
+
+@contextlib.contextmanager
+def world(root: Path, what: str):
+    """(DuckDB connection, Spark connection, root) for a module's tests, with NORTHSTAR_WAREHOUSE unset meanwhile
+    (each connection is opened explicitly) and both closed afterwards; `what` names the suite in Java's notice."""
+    need_java(what)
+    saved = os.environ.pop("NORTHSTAR_WAREHOUSE", None)
+    try:
+        duck, spark = build_pair(root)
+        yield duck, spark, root
+        duck.close()
+        spark.close()
+    finally:
+        if saved is not None:
+            os.environ["NORTHSTAR_WAREHOUSE"] = saved
 
 
 def build_pair(root: Path):

@@ -5,11 +5,9 @@ parity world instead of building a large one."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.tools.spark_world import FITTED_REL, build_pair, need_java, rows, run_both, same
+from tests.tools.spark_world import FITTED_REL, rows, run_both, same, world
 from tools.analytics.customers import churn, clv, clv_scoring, scoring
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -17,17 +15,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    need_java("the sampled customer models on Spark")
-    root = tmp_path_factory.mktemp("sampled_parity")
-    saved = os.environ.pop("NORTHSTAR_WAREHOUSE", None)
-    try:
-        duck, spark = build_pair(root)
-        yield duck, spark, root
-        duck.close()
-        spark.close()
-    finally:
-        if saved is not None:
-            os.environ["NORTHSTAR_WAREHOUSE"] = saved
+    with world(tmp_path_factory.mktemp("sampled_parity"), "the sampled customer models on Spark") as made:
+        yield made
 
 
 def test_predict_clv_sampled_is_the_same_on_spark(pair, monkeypatch):

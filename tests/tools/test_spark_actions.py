@@ -10,12 +10,11 @@ The world: tests/tools/spark_world.py (its own copy for this module; the parity 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 
 import pytest
 
-from tests.tools.spark_world import build_pair, need_java, rows, same
+from tests.tools.spark_world import rows, same, world
 from tools import get_tool
 from tools.registry import ToolContext
 
@@ -26,20 +25,11 @@ ENGINE_TABLES = ("audiences", "audience_members", "budget_plans", "campaign_laun
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    need_java("Spark's action suite")
-    root = tmp_path_factory.mktemp("actions")
-    saved = os.environ.pop("NORTHSTAR_WAREHOUSE", None)
-    try:
-        duck, spark = build_pair(root)
+    with world(tmp_path_factory.mktemp("actions"), "Spark's action suite") as (duck, spark, root):
         for con in (duck, spark):  # the same churn run on both (the model's own parity is the parity suite's)
             con.execute("""INSERT INTO churn_scores SELECT 'churn-seeded', customer_id, 0.9 - customer_id / 1e6,
                 CASE WHEN customer_id % 3 = 0 THEN 'high' ELSE 'medium' END, 'seeded' FROM customers""")
         yield duck, spark, root
-        duck.close()
-        spark.close()
-    finally:
-        if saved is not None:
-            os.environ["NORTHSTAR_WAREHOUSE"] = saved
 
 
 def _ctx(root, engine: str, request: str) -> ToolContext:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.test_gradio_app import free_port_in
+
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = range(18600, 18650)
@@ -56,19 +58,6 @@ def _need_java() -> None:
     ensure("java", "openjdk-17-jre-headless", "The Spark Connect test")
 
 
-def _free_port(exclude: set[int] = frozenset()) -> int:
-    for port in PORTS:
-        if port in exclude:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18600-18649")
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -86,7 +75,7 @@ def server(tmp_path_factory):
     jars = sorted((spark_home / "jars").glob("spark-connect_*.jar"))
     assert jars, f"pyspark {pyspark.__version__} ships no spark-connect jar in {spark_home / 'jars'}"
     root = tmp_path_factory.mktemp("connect")
-    port = _free_port()
+    port = free_port_in(PORTS)
     log = open(root / "server.log", "w")  # noqa: SIM115 - closed at teardown
     cmd = [str(spark_home / "bin" / "spark-submit"), "--class",
            "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", "local[1]",
@@ -218,7 +207,7 @@ def test_query_data_on_spark_connect_answers_selects_and_refuses_ddl(world):
 
 
 def test_an_unreachable_server_is_a_clear_error_not_a_hang(server, tmp_path):
-    port = _free_port({server["port"]})
+    port = free_port_in(PORTS)  # the server holds its own port
     started = time.monotonic()
     try:
         done = northstar(tmp_path / "home", f"spark:sc://127.0.0.1:{port}", "init", timeout=90)

@@ -10,12 +10,11 @@ The actions on Spark: test_spark_actions.py.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import pytest
 
-from tests.tools.spark_world import CUSTOMERS, FITTED_REL, REL, build_pair, need_java, rows, run_both, same
+from tests.tools.spark_world import CUSTOMERS, FITTED_REL, REL, rows, run_both, same, world
 from tools import get_tool
 from tools.registry import ToolContext, ToolError
 from tools.warehouse import WarehouseError, connect, table_names
@@ -30,18 +29,9 @@ TRACE: list[str] = []
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(DuckDB connection, Spark connection, root) over the same demo world (tests/tools/spark_world.py)."""
-    need_java("Spark's parity suite")
-    root = tmp_path_factory.mktemp("parity")
-    saved = os.environ.pop("NORTHSTAR_WAREHOUSE", None)
-    try:
-        duck, spark = build_pair(root)
+    with world(tmp_path_factory.mktemp("parity"), "Spark's parity suite") as (duck, spark, root):
         spark.trace = TRACE
         yield duck, spark, root
-        duck.close()
-        spark.close()
-    finally:
-        if saved is not None:
-            os.environ["NORTHSTAR_WAREHOUSE"] = saved
 
 
 CASES = [
