@@ -253,7 +253,12 @@ def test_the_loop_through_one_approval(agent, agent_ctx):
         assert share == pytest.approx(0.10, abs=0.015)
         simulate_outcomes(con, cid, true_lift=0.04, seed=1)
         m = get_tool("measure_campaign").run(con, {}).metrics  # the most recent sent campaign: this one
-        assert m["campaign_id"] == cid and m["ci_low"] <= 0.04 <= m["ci_high"] and m["conclusive"]
+        # The arms are new on every run (the md5 holdout draw hashes the campaign id, which comes from the action id),
+        # so a 95 % interval would miss the true lift in 1 run of 20 whatever the code does. The estimate must lie
+        # within 4 standard errors of the truth instead: a biased measurement still fails, a fair one fails ~1 in
+        # 16,000 runs.
+        se = (m["ci_high"] - m["ci_low"]) / (2 * 1.959964)
+        assert m["campaign_id"] == cid and abs(m["lift"] - 0.04) <= 4 * se and m["conclusive"], m
         again = get_tool("plan_campaign").run(con, {"goal": "win back", "channel": "email"})
         assert cid in again.metrics["lift_basis"] and "2 past win_back" in again.metrics["lift_basis"]
     finally:
