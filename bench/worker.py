@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.measure import peak_rss_mb, percentile, reset_peak, rss_mb, summary, tables_read, timed
+from bench.measure import cold_warm, peak_rss_mb, percentile, reset_peak, rss_mb, summary, tables_read, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTIMENT_REVIEWS = 100_000
@@ -131,12 +131,13 @@ def _run_case(con, registry: dict, case: dict, home: Path, shared: bool, known: 
     ctx = ToolContext(home=home, user="bench", role="analyst")
     peak_mode = "VmHWM" if shared and reset_peak() else "ru_maxrss"
     out["rss_before_mb"] = rss_mb()
+    out["load_start"] = round(os.getloadavg()[0], 2)  # runs of a 10M bench span an hour: the load per tool
     con.execute("CALL enable_logging('QueryLog')")
     try:
         if case.get("queries"):  # latency mode: one warm-up call, then each query once
             t0 = time.perf_counter()
             spec.run(con, params, ctx)
-            out["warmup_s"] = round(time.perf_counter() - t0, 4)
+            out["warmup_s"] = out["first_s"] = round(time.perf_counter() - t0, 4)
             lat = []
             for q in case["queries"]:
                 p = spec.parse({**args, "query": q})
@@ -150,6 +151,8 @@ def _run_case(con, registry: dict, case: dict, home: Path, shared: bool, known: 
         else:
             times, res = timed(lambda: spec.run(con, params, ctx), case.get("repeat", 3), case.get("budget_s"))
         out.update(ok=True, **summary(times))
+        if not case.get("queries"):
+            out.update(cold_warm(times))
     except Exception as exc:  # a failing tool is a result, not a crash of the run
         out.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:2000],
                    traceback=traceback.format_exc(limit=-4)[-3000:])

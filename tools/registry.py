@@ -7,6 +7,7 @@ import inspect
 import math
 import pkgutil
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -225,16 +226,20 @@ def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], appro
 
 
 _loaded = False
+_IMPORTING = threading.RLock()
+"""Held while tool modules are imported (they add to TOOLS), so a server thread never lists the registry while
+another thread's `get_tool` is registering one tool."""
 
 
 def load_tools() -> dict[str, ToolSpec]:
     """Import every module under tools/analytics and tools/actions (each registers its tools); the registry."""
     global _loaded
-    if not _loaded:
-        for mod in tool_modules():
-            importlib.import_module(mod)
-        _loaded = True
-    return dict(sorted(TOOLS.items()))
+    with _IMPORTING:
+        if not _loaded:
+            for mod in tool_modules():
+                importlib.import_module(mod)
+            _loaded = True
+        return dict(sorted(TOOLS.items()))
 
 
 def tool_modules() -> list[str]:
@@ -247,7 +252,51 @@ def tool_modules() -> list[str]:
     return found
 
 
+TOOL_INDEX: dict[str, str] = {
+    "allocate_budget": "tools.analytics.budget.tool",
+    "analyze_experiment": "tools.analytics.experiments.readout",
+    "analyze_sentiment": "tools.analytics.sentiment",
+    "attribute_conversions": "tools.analytics.attribution.tool",
+    "campaign_report": "tools.analytics.campaigns",
+    "create_audience": "tools.actions.audiences",
+    "detect_anomalies": "tools.analytics.anomalies",
+    "generate_content_variants": "tools.analytics.content",
+    "launch_campaign": "tools.actions.campaigns",
+    "measure_campaign": "tools.analytics.campaign_measure",
+    "plan_campaign": "tools.analytics.campaign_plan",
+    "plan_experiment": "tools.analytics.experiments.plan",
+    "predict_clv": "tools.analytics.customers.clv",
+    "query_data": "tools.analytics.query",
+    "schedule_campaign": "tools.actions.sends",
+    "score_churn": "tools.analytics.customers.churn",
+    "score_leads": "tools.analytics.customers.leads",
+    "search_knowledge": "tools.analytics.knowledge_search",
+    "segment_customers": "tools.analytics.customers.segmentation",
+    "update_budget": "tools.actions.budgets",
+}
+"""Tool name → the module that registers it, so `get_tool` imports one module instead of all of them (the CLI's
+`northstar tool X` pays for X's imports only). tests/ui/test_cli_startup.py checks it against a full
+`load_tools()` and prints the dict to paste when a tool is added or moved; a name it lacks (or a stale entry)
+costs only speed, since `get_tool` then falls back to importing every tool module."""
+
+
+def tool_index() -> dict[str, str]:
+    """What TOOL_INDEX should hold: every registered tool → the module that defines (and so registers) it."""
+    return {name: spec.fn.__module__ for name, spec in load_tools().items()}
+
+
 def get_tool(name: str) -> ToolSpec:
+    """The tool called `name`: imports only its module when TOOL_INDEX knows it, else every tool module (and
+    then a clear error, with the closest names, when there is no such tool)."""
+    if name not in TOOLS and not _loaded and (module := TOOL_INDEX.get(name)):
+        with _IMPORTING:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:  # a stale entry (the module moved): the full import below finds it
+                if not exc.name or not module.startswith(exc.name):
+                    raise
+    if name in TOOLS:
+        return TOOLS[name]
     registry = load_tools()
     if name not in registry:
         import difflib

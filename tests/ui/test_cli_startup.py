@@ -129,3 +129,80 @@ def test_an_in_process_ask_opens_the_warehouse_once(demo_copy, tmp_path):
     warehouse = str(demo_copy / "warehouse.duckdb")
     assert [p for p in seen["opens"] if Path(p) == Path(warehouse)] == [warehouse]
     assert "agent.runner" in seen["modules"]  # it did run in-process
+
+
+TOOL_MODULES = ("tools.analytics", "tools.actions")
+
+
+def test_the_tool_index_names_the_module_of_every_tool():
+    """TOOL_INDEX (what `get_tool` imports for one tool) agrees with a full `load_tools()`: no tool missing, none
+    pointing at a module that does not define it. On failure, paste the dict printed here into tools/registry.py."""
+    from tools.registry import TOOL_INDEX, tool_index
+
+    expected = tool_index()
+    assert expected == TOOL_INDEX, "TOOL_INDEX is stale; it should be:\n" + "\n".join(
+        f'    "{name}": "{module}",' for name, module in expected.items())
+
+
+def test_tool_imports_only_the_module_of_its_tool(demo_copy, tmp_path):
+    """`northstar tool campaign_report` (no server) imports campaign_report's module and no other tool's, answers
+    what the registry's full import answers, and still writes its run to the audit log."""
+    args = '{"start": "2026-09-01", "end": "2026-09-30", "group_by": "channel"}'
+    seen, proc = probe(tmp_path, "--count-opens", "--home", str(demo_copy), "tool", "campaign_report", "--args",
+                       args, "--json", env={"NORTHSTAR_SERVER": "off"})
+    assert proc.returncode == 0, proc.stderr
+    assert loaded(seen["modules"], TOOL_MODULES) == ["tools.analytics", "tools.analytics.campaigns"]
+    assert [Path(p) for p in seen["opens"]] == [demo_copy / "warehouse.duckdb"]  # one open, for run and audit
+    assert loaded(seen["modules"], ("scipy", "sklearn", "pyarrow", "numpy", "pandas")) == []
+    from tools.registry import ToolContext, load_tools
+    from tools.warehouse import connect
+
+    con = connect(demo_copy / "warehouse.duckdb")
+    try:
+        expected = load_tools()["campaign_report"].run(con, json.loads(args), ToolContext(home=demo_copy))
+        assert json.loads(proc.stdout) == expected.model_dump(mode="json")
+        rows = con.execute("SELECT user_id, outcome, args FROM audit_log WHERE name = 'campaign_report'").fetchall()
+    finally:
+        con.close()
+    assert [(r[1], json.loads(r[2])["group_by"]) for r in rows] == [("ok", "channel")], rows
+
+
+def test_tool_still_refuses_unknown_names_and_actions(demo_copy, tmp_path):
+    """A name outside the index imports every tool (so the error can suggest the closest ones); an action is
+    still refused from `northstar tool`."""
+    seen, proc = probe(tmp_path, "--home", str(demo_copy), "tool", "campain_report", "--json",
+                       env={"NORTHSTAR_SERVER": "off"})
+    assert proc.returncode == 2 and "Did you mean campaign_report?" in proc.stderr, proc.stderr
+    assert "tools.analytics.customers.churn" in seen["modules"]  # the full import happened
+    seen, proc = probe(tmp_path, "--home", str(demo_copy), "tool", "update_budget", "--json",
+                       env={"NORTHSTAR_SERVER": "off"})
+    assert proc.returncode == 2 and "needs approval" in proc.stderr, proc.stderr
+
+
+def test_a_stale_index_entry_falls_back_to_the_full_import():
+    """An entry naming a module that is gone, or one that does not register the tool, costs speed, not an error."""
+    code = """
+import tools.registry as r
+r.TOOL_INDEX["campaign_report"] = "tools.analytics.no_such_module"
+r.TOOL_INDEX["detect_anomalies"] = "tools.analytics.campaigns"
+assert r.get_tool("detect_anomalies").fn.__module__ == "tools.analytics.anomalies"
+assert r.get_tool("campaign_report").name == "campaign_report"
+try:
+    r.TOOL_INDEX["query_data"] = "tools.analytics.no_such_package.mod"
+    r.get_tool("nope")
+except r.ToolError as exc:
+    print("refused:", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "refused: Unknown tool 'nope'" in proc.stdout
+
+
+def test_the_tools_list_still_imports_every_tool(tmp_path):
+    from tools.registry import TOOL_INDEX
+
+    seen, proc = probe(tmp_path, "tools", "--json", env={"NORTHSTAR_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 0, proc.stderr
+    assert {t["name"] for t in json.loads(proc.stdout)} == set(TOOL_INDEX)
+    assert set(TOOL_INDEX.values()) <= set(seen["modules"])
