@@ -16,7 +16,8 @@ _NOT_ONE = r"(?!\s+(?:segments?|clusters?|base|lists?|groups?|cohorts?|journeys?
 ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer)\s*(id\s*|#|no\.?\s*|number\s*)?\d+\b{_NOT_ONE}|"
               rf"(this|that|one|a single|the|particular|specific) (customer|client|person|shopper|buyer)\b{_NOT_ONE}|"
               r"\b(?:mr|mrs|ms|miss|dr)\.? (?-i:[A-Z])\w+|(?-i:[A-Z][a-z]+ [A-Z][a-z]+)'s|"
-              r"[\w.+-]+@[\w-]+\.[\w.]+|\b(?:look up|find|search for|pull up|about)\s+(?-i:[A-Z][a-z]+ [A-Z][a-z]+)\b|\bthe (?:guy|man|woman|lady|person|customer|shopper|buyer|reviewer) "
+              r"\b(?:customer|client|person|woman|man|lady|guy|shopper|buyer|member|user) (?:called|named) "
+              r"(?-i:[A-Z])\w+|[\w.+-]+@[\w-]+\.[\w.]+|\b(?:look up|find|search for|pull up|about)\s+(?-i:[A-Z][a-z]+ [A-Z][a-z]+)\b|\bthe (?:guy|man|woman|lady|person|customer|shopper|buyer|reviewer) "
               r"(?:who|that)\b")
 
 # (rule, reason, pattern) — checked against the user's message only; data from tools is never checked as
@@ -39,7 +40,7 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
     ("personal_details", PERSONAL_REASON,
      rf"\b(?:{PERSONAL_DETAIL})\b.{{0,60}}\b(?:{ONE_PERSON})|\b(?:{ONE_PERSON}).{{0,90}}\b(?:{PERSONAL_DETAIL})\b"
      rf"|\b(?:e-?mail|name)\s+(?:of|for)\s+(?:{ONE_PERSON})|\b(?:{ONE_PERSON})'s\s+(?:e-?mail|name)\b"
-     rf"|\bwhere (?:does|do) (?:{ONE_PERSON}) live\b"),
+     rf"|\bwhere (?:does|do) (?:{ONE_PERSON}) live\b|\b(?:her|his)\s+(?:{PERSONAL_DETAIL})\b"),
     ("pii_harvesting", "it asks for personal data in bulk",
      r"\b(all|every|full|complete|entire|bulk|dump|export|list|give me|send me|need|want|get me|show me)\b.{0,50}"
      r"\b(e-?mails?( addresses)?(?<!\bemail)(?<!\be-mail)|e-?mail address(?:es)?|phone( numbers)?|home addresses|addresses|names and (e-?mails|phones)|"

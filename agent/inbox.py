@@ -142,6 +142,14 @@ class Inbox:
         self._run("UPDATE ns_inbox SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = 'executing'",
                   ["done" if ok else "failed", json.dumps(result, default=str), _now(), rid])
 
+    def supersede(self, rid: str, by: str, thread_id: str) -> bool:
+        """A pending request the user changed in the conversation (`by` is the new one): closed as rejected with the
+        reason, so no approver decides the old version; nothing to post, the thread already shows the new draft."""
+        return self._run("UPDATE ns_inbox SET status = 'rejected', decision = 'superseded', decided_by = 'northstar', "
+                         "decided_at = ?, message = ?, posted = 1 WHERE id = ? AND thread_id = ? AND status = 'pending' "
+                         "AND id != ?", [_now(), f"replaced by {by}: the request was changed in the conversation",
+                                         rid, thread_id, by]) == 1
+
     def mark_posted(self, rid: str) -> None:
         self._run("UPDATE ns_inbox SET posted = 1 WHERE id = ?", [rid])
 

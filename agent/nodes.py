@@ -196,7 +196,10 @@ def prepare_action(state: State, runtime: Runtime[Context]) -> dict:
         if thread:
             from agent.inbox import Inbox
 
-            Inbox(ctx.checkpoints_path).add(request)
+            inbox = Inbox(ctx.checkpoints_path)
+            inbox.add(request)
+            if call.get("replaces"):  # the user changed the request before anyone decided it
+                inbox.supersede(call["replaces"], request["id"], thread)
         drafts.append(request)
         _emit({"event": "draft", "id": request["id"], "action": request["action"],
                "description": request["description"]})

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from agent.answer import compose_answer
-from agent.planners import PlanStep, call_id, clarify
+from agent.planners import PlanStep, call_id, clarify, thread
 from agent.planners.context_budget import read_tool_content
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import LIVE, mood, within_bound
@@ -55,6 +55,7 @@ TERSE_EVIDENCE = 3     # … ("how did video go in Q2": a channel and a period)
 FOLLOW_SWITCH = 0.55   # a follow-up stays with the last tool unless another fits at least this well …
 FOLLOW_MARGIN = 0.15   # … and this much better (short follow-ups score noisily: "and for email only?")
 FOLLOW_SWITCH_CHANGED, FOLLOW_MARGIN_CHANGED = 0.70, 0.25  # stickier when it changes an argument of the last tool
+FOLLOW_CLEAR = 0.30    # … unless another fits well (FOLLOW_SWITCH) and the last tool this much worse
 FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|only|just|for|but|ok(ay)?|then|"
                        r"instead|what if|actually|also|again|redo|re-?run|try|switch|use|make (it|them|that)|"
                        r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
@@ -64,6 +65,10 @@ CONTINUE_MIN = 0.55    # … continues the analysis before it unless it fits a t
 OUTCOME = re.compile(r"\b(how did (it|that|this|the (campaign|send|launch|audience|change))( \w+)? (do|go|perform|land)|"
                      r"did (it|that|this|the (campaign|send|launch)) (work|pay off|help)|how is (it|that) (doing|going)|"
                      r"(any|what are the|the) results( yet)?|was it worth it)\b", re.IGNORECASE)
+STATED = re.compile(r"^(?!\s*(?:how|what|which|who|whom|why|where|when|is|are|was|were|do|does|did|can|could|"
+                    r"should|would|will|has|have|any|show|give|list|pull|tell)\b)[^?]*\b(?:is|are|was|were|has been|"
+                    r"have been|looks?|seems?|feels?)\b[^?]*$", re.I)  # a statement of fact, not a question
+POINTS_BACK = re.compile(r"\b(?:its|their|it|them|that one|this one)\b", re.I)
 BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")  # why a draft came back from prepare_action
 
 
@@ -98,7 +103,10 @@ class OfflinePlanner:
             if self.needs_failed(step, calls, tools):
                 continue
             args = carry(step, calls, tools, env, state.get("question", ""))
-            return PlanStep(calls=[{"id": call_id(), "name": step["name"], "args": args}], agenda=agenda)
+            call = {"id": call_id(), "name": step["name"], "args": args}
+            if step.get("replaces"):  # a changed draft: the earlier request leaves the inbox when this one enters
+                call["replaces"] = step["replaces"]
+            return PlanStep(calls=[call], agenda=agenda)
         drafted = [d.get("action") or (d.get("action_request") or {}).get("action") for d in state.get("drafts") or []]
         if retry := self.within_bound(calls, tools, env, drafted):  # a draft came back beyond the bound per approval
             return PlanStep(calls=[{"id": call_id(), "name": retry["name"], "args": retry["args"]}], agenda=[])
@@ -114,6 +122,12 @@ class OfflinePlanner:
                 steps = self.agenda_for(f"{asked['question']} {question}", state, tools, env)
                 if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
                     return steps
+        if state.get("messages") or state.get("last_tool"):  # a change to the draft just made, or the go-ahead for what an analysis prepared
+            picked = self.pick(question, tools, env)
+            if steps := thread.amended_draft(question, state, tools, env, picked):
+                return steps
+            if name := thread.go_ahead(question, state, tools, env, picked):
+                return self.action_steps(name, question, [], state, tools, env)
         if (steps := self.follow_up(question, state, tools, env)) is not None:
             return steps
         if steps := self.outcome_of_action(question, state, tools):
@@ -216,6 +230,14 @@ class OfflinePlanner:
                     prefix += part + " "
                 continue
             name = self.pick(part, tools, env, previous=spans[-1].tool if spans else None)
+            if name and tools[name].approval and len(spans) == 1 and not tools[spans[0].tool].approval and (
+                    STATED.search(spans[0].text)) and POINTS_BACK.search(part):
+                spans[0] = Span(name, f"{spans[0].text}. {part}")  # "Paid social is crushing it. Let's double its
+                continue  # budget": the statement says what the instruction's "its" is, it asks for nothing
+            if spans and name != spans[-1].tool and len(part.split()) <= 5 and self.gives(part, tools[spans[-1].tool], env) \
+                    and not (name and self.gives(part, tools[name], env)):
+                spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step before
+                continue
             if name is None or (spans and spans[-1].tool == name):
                 if spans:
                     spans[-1].text += " " + part
@@ -262,6 +284,9 @@ class OfflinePlanner:
                         or (previous and not tools[previous].approval and IT.search(text))):
                     found = 1  # "put the optimiser's plan live", "… and make it live": an analysis supplies it
                 props = tools[name].json_schema().get("properties", {})
+                if not found and {"audience", "saved_audience"} & set(props) and clarify.unknown_audience(
+                        text, env.vocab):
+                    found = 1  # "… to the Lapsed VIP audience": an audience said, though not one we hold (asked)
                 open_ = missing_inputs({"name": name, "args": drafted}, tools[name], [])
                 asks = bool(open_)
                 unsuppliable = any(not suppliable(p, props) for p in open_)  # content or a plan may come first
@@ -305,9 +330,12 @@ class OfflinePlanner:
         """A short follow-up re-runs the thread's last tool with what changed ("and for email only?", "check
         revenue instead", "what if hot meant 70 %?"), unless another tool clearly fits better or it instructs."""
         last = state.get("last_tool")
-        if not last or last.get("name") not in tools or not self.is_follow_up(question):
+        if not last or last.get("name") not in tools:
             return None
-        if (picked := self.pick(question, tools, env)) and tools[picked].approval:
+        picked = self.pick(question, tools, env)
+        if not (self.is_follow_up(question) or (picked is None and BACK.search(question))):
+            return None  # (a question about "it" that fits no tool of its own asks about the last result)
+        if picked and tools[picked].approval:
             return None  # "save them as an audience called …": an instruction, planned as one
         spec = tools[last["name"]]
         merged = self.merge(last["args"], question, spec, env)
@@ -316,8 +344,9 @@ class OfflinePlanner:
         best, score = next(((n, s) for n, s in ranked if not tools[n].approval), ranked[0])
         switch, margin = (FOLLOW_SWITCH_CHANGED, FOLLOW_MARGIN_CHANGED) if merged != last["args"] else (
             FOLLOW_SWITCH, FOLLOW_MARGIN)
-        if best != last["name"] and score >= switch and scores[last["name"]] < score - margin:
-            return None
+        if best != last["name"] and (score >= switch and scores[last["name"]] < score - margin or (
+                score >= FOLLOW_SWITCH and scores[last["name"]] < score - FOLLOW_CLEAR)):
+            return None  # another tool fits well and the last one clearly worse (… "worth the most next year")
         return [{"name": last["name"], "args": merged}]
 
     def merge(self, old: dict, text: str, spec: ToolSpec, env) -> dict:
@@ -347,6 +376,12 @@ class OfflinePlanner:
     @staticmethod
     def extract(text: str, spec: ToolSpec, env) -> dict:
         return analysis_args(text, spec, env, keep_period=True)
+
+    @staticmethod
+    def gives(text: str, spec: ToolSpec, env) -> bool:
+        """Whether the text gives the tool a value beyond free text (a channel, a period, a share …)."""
+        args = action_args(text, spec, env) if spec.approval else OfflinePlanner.extract(text, spec, env)
+        return any(k not in FREE_TEXT for k in args)
 
     @staticmethod
     def stands_alone(text: str, tools: dict[str, ToolSpec], env) -> bool:

@@ -160,8 +160,19 @@ def test_plan_defaults_baseline_from_latest_experiment(demo_con):
     control = demo_con.execute("SELECT avg(converted::INT) FROM experiment_assignments WHERE "
                                "experiment_id = 'EXP-SUBJECT' AND variant = 'control'").fetchone()[0]
     assert res.metrics["baseline"] == pytest.approx(control) and "EXP-SUBJECT" in res.warnings[0]
-    with pytest.raises(ToolError, match="baseline"):
-        plan_experiment(demo_con, PlanParams(metric="mean", std=10, mde=1))
+
+
+def test_a_basket_size_test_reads_its_baseline_spread_and_traffic_from_the_orders(demo_con):
+    """"How many weeks to detect a 5 % lift in basket size?" gives no baseline, spread or traffic: the last 90 days of
+    orders do, and the note says so; what the user gives wins."""
+    res = plan_experiment(demo_con, PlanParams(metric="mean", relative_mde=0.05))
+    mean, std, n = demo_con.execute("""SELECT avg(revenue), stddev_samp(revenue), count(*) FROM orders
+        WHERE order_date > (SELECT max(order_date) FROM orders) - 90""").fetchone()
+    assert res.metrics["baseline"] == pytest.approx(mean) and res.metrics["std"] == pytest.approx(std)
+    assert res.metrics["duration_days"] == math.ceil(res.metrics["total_sample_size"] / (n / 90))
+    assert "order values" in res.warnings[0]
+    given = plan_experiment(demo_con, PlanParams(metric="mean", baseline=50, std=10, mde=1, daily_traffic=100))
+    assert (given.metrics["baseline"], given.metrics["std"]) == (50, 10)
 
 
 def test_plan_needs_enough_inputs():

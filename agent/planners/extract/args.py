@@ -248,11 +248,33 @@ def _column(field: Field, question: Question) -> str | None:
     from tools.warehouse import TABLES
 
     columns = {c.name for t in TABLES if t.kind == "canonical" for c in t.columns if not c.pii}
-    for m in re.finditer(r"\b(?:by|per|across|for each)\s+([a-z_]+(?:\s+[a-z_]+)?)", question.text.lower()):
+    low = question.text.lower()
+    said = [*re.finditer(r"\b(?:by|per|across|for each)\s+([a-z_]+(?:\s+[a-z_]+)?)", low),  # "split by country"
+            *re.finditer(r"\b(?:for|among|between)\s+(?:the\s+)?([a-z_]+(?:\s+[a-z_]+)?)\s+(?:than|vs\.?|versus|"
+                         r"compared|and non)", low)]  # "better for loyalty members than for non-members"
+    for m in said:
         words = m.group(1).split()
-        for candidate in ("_".join(words), words[0], words[0].rstrip("s")):
+        for candidate in ("_".join(words), "_".join(words).rstrip("s"), words[0], words[0].rstrip("s")):
             if candidate in columns:
                 return candidate
+    return None
+
+
+def _column_values(field: Field, question: Question) -> list[str] | None:
+    """Values of a warehouse column a list field takes, said in the text: the field's description names the column
+    ("Company sizes whose …" → company_size), whose own description lists its values ("… 201-1000, 1000+.")."""
+    from agent.planners.extract.sql import listed_values
+    from tools.warehouse import TABLES
+
+    said = {w.rstrip("s") for w in re.findall(r"[a-z]+", f"{field.name} {field.prop.get('description', '')}".lower())}
+    low = question.text.lower()
+    for table in TABLES:
+        for column in table.columns:
+            if column.pii or not set(column.name.split("_")) <= said or not (values := listed_values(column.description)):
+                continue
+            found = [v for v in values if re.search(rf"(?<![\w+-]){re.escape(v.lower())}(?![\w+-])", low)]
+            if found:
+                return found
     return None
 
 
@@ -272,6 +294,7 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_names_of("campaign_id"), names=("campaign_ids",)),
     Rule(first_mention_of("campaign_id"), names=("campaign_id",)),
     Rule(_listed_ids, kinds=("array",), name_has="_ids"),
+    Rule(_column_values, kinds=("array",), falls_through=True),
     Rule(_column, name_has="_by", kinds=("string",)),
     Rule(_experiment, names=("experiment_id", "experiment")),
     Rule(_table, names=("table", "paths_table")),

@@ -102,11 +102,14 @@ def _position(text: str, phrase: str) -> int:
 
 
 def best_name_match(text: str, names: dict[str, str]) -> list[str]:
-    """The value of the name sharing most words with the text (at least two, or one for one-word names)."""
-    words = set(re.findall(r"[a-z0-9]+", text.lower()))
+    """The value of the name sharing most words with the text (at least two, or one for one-word names); plurals
+    count as their singular ("the emoji subject lines" shares two words with "Subject line style")."""
+    def stems(words: set[str]) -> set[str]:
+        return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words}
+    words = stems(set(re.findall(r"[a-z0-9]+", text.lower())))
     best, best_shared = None, 0
     for name, value in names.items():
-        name_words = set(re.findall(r"[a-z0-9]+", name.lower())) - NAME_STOP
+        name_words = stems(set(re.findall(r"[a-z0-9]+", name.lower())) - NAME_STOP)
         shared = len(words & name_words)
         if shared > best_shared and (shared >= 2 or len(name_words) == 1):
             best, best_shared = value, shared

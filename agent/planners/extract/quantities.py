@@ -45,7 +45,8 @@ NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that 
     r"jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
     r"(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
     r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|\bat\s+\d{1,2}(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d)|,\d{3})"
-    r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b", re.I)
+    r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b"
+    r"|\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount(?!\s+rate))\b", re.I)  # an offer ("15% off"), not a field's value
 BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:ped)? (?:at|to)|limit(?:ed)? to|"
                 r"maximum(?: of)?|max(?:imum)?(?: of)?|within)",
          "min": r"(?:at least|no less than|not less than|minimum(?: of)?|min(?:imum)?(?: of)?)"}
@@ -156,6 +157,10 @@ def _value(said: Said, name: str, kind: str, prop: dict, absolute_too: bool = Fa
         return said.value / 100 if fractional(prop) or said.unit == "pp" else said.value
     if fractional(prop) and kind == "number" and 1 < said.value <= 100 and _maximum(prop) is not None:
         return said.value / 100  # "power 90" on a field of at most 1
+    top = _maximum(prop) or prop.get("exclusiveMaximum") or next(
+        (a.get("exclusiveMaximum") for a in prop.get("anyOf", []) if "exclusiveMaximum" in a), None)
+    if top is not None and said.value > top:
+        return None  # "hot leads from 1000+ companies" is no threshold: the number may belong to another field
     return said.value
 
 

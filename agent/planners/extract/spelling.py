@@ -6,6 +6,9 @@ model's vocabulary) nor one the tools or the warehouse use, is at least five let
 letter missing, added, changed, or two swapped) from exactly one word they use: a channel, a name the warehouse
 holds, or a word of a tool's declared concepts. Quoted text and capitalised words (names, content to send) are
 left as written.
+
+Chat shorthand for days ("tmrw", "yday") and numbers said in words before a unit ("fifteen per cent", "twenty
+grand", "a hundred and fifty a day") are written out the way the readers of dates and amounts expect them.
 """
 
 from __future__ import annotations
@@ -69,8 +72,46 @@ def _lexicon(signature: tuple[str, ...], names: tuple[str, ...]) -> tuple[frozen
     return frozenset(known), frozenset(targets)
 
 
+SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "tmrow": "tomorrow", "2moro": "tomorrow",
+             "2morrow": "tomorrow", "tomoz": "tomorrow", "yday": "yesterday", "ystd": "yesterday",
+             "yest": "yesterday", "tdy": "today", "2day": "today", "nxt": "next", "wk": "week", "wks": "weeks",
+             "mth": "month", "mths": "months", "qtr": "quarter", "mon": "Monday", "tues": "Tuesday",
+             "weds": "Wednesday", "thurs": "Thursday", "thur": "Thursday", "thu": "Thursday", "fri": "Friday"}
+UNITS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+         "seventeen": 17, "eighteen": 18, "nineteen": 19, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+         "six": 6, "seven": 7, "eight": 8, "nine": 9}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+FRACTION_PCT = {"tenth": 10, "fifth": 20, "quarter": 25, "twentieth": 5}
+_SMALL = rf"(?:(?:{'|'.join(TENS)})(?:[- ](?:{'|'.join(k for k, v in UNITS.items() if v < 10)}))?|{'|'.join(UNITS)})"
+SPOKEN = re.compile(rf"\b(?:(a|one|{_SMALL})\s+hundred(?:\s+(?:and\s+)?({_SMALL}))?|({_SMALL}))"
+                    r"(?=\s*(?:per ?cent|percent|%|pp|percentage points?|grand|k\b|thousand|a day|per day|a week|"
+                    r"a month|daily|dollars|euros|pounds|quid|bucks))", re.I)
+
+
+def _spoken(m: re.Match) -> str:
+    def small(word: str) -> int:
+        parts = re.split(r"[- ]", word.lower())
+        return sum(TENS.get(p, UNITS.get(p, 0)) for p in parts)
+    if m.group(3):
+        return str(small(m.group(3)))
+    hundreds = 1 if m.group(1).lower() in ("a", "one") else small(m.group(1))
+    return str(hundreds * 100 + (small(m.group(2)) if m.group(2) else 0))
+
+
+def written_out(text: str) -> str:
+    """Shorthand days and spoken numbers before a unit in the form the readers take ("tmrw" → tomorrow, "fifteen
+    per cent" → 15 per cent, "twenty grand" → 20k)."""
+    text = re.sub(r"\b[A-Za-z0-9]+\b", lambda m: SHORTHAND.get(m.group(0).lower(), m.group(0))
+                  if m.group(0).islower() or m.group(0).istitle() else m.group(0), text)
+    text = SPOKEN.sub(_spoken, text)
+    text = re.sub(r"\b(?:a|one) (tenth|fifth|quarter|twentieth) of\b",
+                  lambda m: f"{FRACTION_PCT[m.group(1).lower()]}% of", text, flags=re.I)  # "hold out a fifth of them"
+    return re.sub(r"(?<=\d)\s*grand\b", "k", text, flags=re.I)
+
+
 def correct(text: str, tools: dict[str, ToolSpec], vocab: dict) -> str:
     """The text with slips in known words mended; everything else as written."""
+    text = written_out(text)
     names = tuple(sorted({str(v) for kind in ("channel", "segment", "audience") for v in vocab.get(kind) or []}))
     known, targets = _lexicon(tuple(sorted(tools)), names)
     quoted = [m.span() for m in re.finditer(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’]", text)]

@@ -62,9 +62,24 @@ def _latest_control_rate(con: duckdb.DuckDBPyConnection) -> tuple[str, float] | 
         "ORDER BY e.start_date DESC NULLS LAST LIMIT 1").fetchone()
 
 
+def _order_values(con: duckdb.DuckDBPyConnection, days: int = 90) -> tuple | None:
+    """(mean, standard deviation, orders per day, first day, last day) of order values over the last `days` days
+    of orders: the baseline of a basket-size (order value) test when none is given."""
+    row = con.execute(f"""SELECT avg(revenue), stddev_samp(revenue), count(*) / {days}, min(order_date)::DATE,
+        max(order_date)::DATE FROM orders WHERE order_date > (SELECT max(order_date) FROM orders) - {days}""").fetchone()
+    return row if row and row[0] and row[1] else None
+
+
 def _with_defaults(con, params: PlanParams) -> tuple[PlanParams, list[str]]:
     """Fill a missing baseline from the warehouse and a missing effect with +10 %; the notes say so."""
     notes: list[str] = []
+    if params.metric == "mean" and con is not None and (params.baseline is None or params.std is None) and (
+            basket := _order_values(con)) is not None:
+        mean, std, per_day, start, end = basket
+        params = params.model_copy(update={"baseline": params.baseline or mean, "std": params.std or std,
+                                           "daily_traffic": params.daily_traffic or per_day})
+        notes.append(f"Mean {mean:,.2f} and standard deviation {std:,.2f} are the order values of {start}..{end} "
+                     f"({per_day:,.0f} orders a day); pass `baseline`, `std` and `daily_traffic` for another metric.")
     if params.baseline is None:
         row = None if params.metric == "mean" else _latest_control_rate(con)
         if not row or not row[1]:

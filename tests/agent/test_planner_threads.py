@@ -1,0 +1,175 @@
+"""What a message means given the thread and how people write numbers and days (issue 15, fourth round): a change
+to the draft just made replaces it in the inbox, "ship it" after an analysis drafts the action that carries it out,
+a question about "it" goes back to the last result, a short clause gives the step before it a value, a statement
+says what an instruction's "its" is; chat shorthand, spoken numbers, offers and possessive personal-data requests.
+Each test names the general mechanism; the questions are examples of it, not rules."""
+
+from __future__ import annotations
+
+import json
+
+from agent.guardrails import check_input
+from agent.planners.context_budget import PREFIX
+from agent.planners.extract.args import extract_args
+from agent.planners.extract.names import best_name_match
+from agent.planners.extract.spelling import written_out
+from agent.planners.thread import DRAFTED, last_draft
+from tests.agent import test_planner_mechanisms as mechanisms
+from tests.agent.test_planner_mechanisms import TODAY, VOCAB, agenda, names
+
+tools, env = mechanisms.tools, mechanisms.env
+
+
+def _drafted(name: str, args: dict, request: str = "a-1") -> list[dict]:
+    """A thread whose last turn drafted `name` (the messages prepare_action writes)."""
+    return [{"role": "user", "content": "…"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": DRAFTED + json.dumps({"request": request})},
+            {"role": "assistant", "content": "Drafted for approval."}]
+
+
+# --- chat shorthand and numbers said in words --------------------------------------------------------------------
+
+def test_shorthand_days_and_spoken_numbers_before_a_unit_are_written_out():
+    assert written_out("pls bump search up 20% starting tmrw") == "pls bump search up 20% starting tomorrow"
+    assert written_out("cut video by fifteen per cent") == "cut video by 15 per cent"
+    assert written_out("move twenty grand from display") == "move 20k from display"
+    assert written_out("a hundred and fifty a day, twenty-five percent") == "150 a day, 25 percent"
+    assert written_out("hold out a fifth of them") == "hold out 20% of them"
+    # words that are not a number before a unit, and periods, stay as written
+    for text in ("We have five channels", "next quarter", "I am one of them", "the first half of the year"):
+        assert written_out(text) == text
+
+
+def test_a_percentage_off_is_an_offer_never_a_threshold_or_holdout(tools):
+    args = extract_args("Launch a win-back email campaign to the high-risk churners - 15% off, 10% holdout.",
+                        tools["launch_campaign"].json_schema(), TODAY, VOCAB, tools["launch_campaign"].synonyms)
+    assert args["offer"] == "15% off" and args["holdout_pct"] == 0.1
+    assert "high_risk" not in extract_args("win back the churners with 15% off", tools["score_churn"].json_schema(),
+                                           TODAY, VOCAB, tools["score_churn"].synonyms)
+
+
+def test_a_cost_cap_is_the_campaign_budget(tools):
+    args = extract_args("launch an SMS cross-sell campaign to the Winback October audience, and cap the cost at 200",
+                        tools["launch_campaign"].json_schema(), TODAY, VOCAB, tools["launch_campaign"].synonyms)
+    assert args["budget"] == 200 and args["saved_audience"] == "Winback October"
+
+
+def test_a_name_matches_in_the_plural():
+    names_ = VOCAB["experiment_name"]
+    assert best_name_match("did the emoji subject lines beat control?", names_) == ["EXP-SUBJECT"]
+    assert best_name_match("how did the lines do", names_) == []  # one shared word of a two-word name is not enough
+
+
+def test_her_phone_number_is_one_persons_personal_data():
+    verdict = check_input("A customer called Emma rang support yesterday. Can you look up her phone number?")
+    assert verdict is not None and verdict.rule == "personal_details"
+    assert check_input("what is his email address") is not None
+    for text in ("Which channel had her best month?", "share of customers with a phone number on file"):
+        assert check_input(text) is None
+
+
+# --- the thread: a changed draft, the go-ahead, a question about "it" ---------------------------------------------
+
+def test_a_change_to_the_draft_just_made_redrafts_it_and_replaces_the_request(tools, env):
+    draft = {"audience": "Winback October", "channel": "email", "variant": "Back in stock",
+             "send_at": "2026-10-01T09:00:00", "holdout_pct": 0.1}
+    state = {"messages": _drafted("schedule_campaign", draft, "a-old")}
+    assert last_draft(state)["request"] == "a-old"
+    steps = agenda("Monday at 9, and hold out 15%", tools, env, **state)
+    assert names(steps) == ["schedule_campaign"] and steps[0]["replaces"] == "a-old"
+    assert steps[0]["args"] == {**draft, "send_at": "2026-10-05T09:00:00", "holdout_pct": 0.15}
+    # a message that changes nothing of the draft, or asks a question of its own, is not a change to it
+    assert "replaces" not in (agenda("how did search do last week?", tools, env, **state) or [{}])[0]
+    assert not any("replaces" in s for s in agenda("thanks!", tools, env, **state))
+
+
+def test_a_draft_followed_by_a_result_is_no_longer_the_last_thing_done():
+    messages = _drafted("update_budget", {"daily_budgets": {"search": 1100}})
+    messages += [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c2", "type": "function", "function": {"name": "campaign_report", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "{}"}]
+    assert last_draft({"messages": messages}) is None
+
+
+def test_the_go_ahead_after_an_analysis_drafts_the_action_that_carries_it_out(tools, env):
+    plan = {"name": "plan_campaign", "args": {"source": "churn", "channel": "email", "holdout_pct": 0.2,
+                                              "offer": "20% off", "goal": "win back lapsed customers"}}
+    steps = agenda("perfect, ship it", tools, env, last_tool=plan)
+    assert names(steps)[-1] == "launch_campaign"
+    assert (steps[-1]["args"]["channel"], steps[-1]["args"]["holdout_pct"]) == ("email", 0.2)
+    allocation = {"name": "allocate_budget", "args": {"horizon_days": 30}}
+    result = {"summary": "…", "metrics": {"horizon_days": 30, "recommendation": {"search": 33000.0, "email": 3300.0}}}
+    messages = [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "allocate_budget", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": PREFIX + json.dumps(result)}]
+    steps = agenda("great, put that split live from Monday", tools, env, last_tool=allocation, messages=messages)
+    assert names(steps) == ["update_budget"]
+    assert steps[0]["args"] == {"daily_budgets": {"search": 1100.0, "email": 110.0}, "effective_date": "2026-10-05"}
+
+
+def test_a_question_about_it_that_fits_no_tool_asks_about_the_last_result(tools, env):
+    last = {"name": "analyze_experiment", "args": {"experiment_id": "EXP-FREESHIP"}}
+    steps = agenda("did it work better for loyalty members than for non-members?", tools, env, last_tool=last)
+    assert steps == [{"name": "analyze_experiment",
+                      "args": {"experiment_id": "EXP-FREESHIP", "segment_by": "loyalty_member"}}]
+
+
+def test_a_follow_up_another_tool_fits_far_better_switches_to_it(tools, env):
+    last = {"name": "score_churn", "args": {"horizon_days": 90}}
+    steps = agenda("ok - and which of those will be worth the most over the next year?", tools, env, last_tool=last)
+    assert names(steps) == ["predict_clv"] and steps[0]["args"]["horizon_days"] == 365
+
+
+# --- one message: a value for the step before, a statement before an instruction ----------------------------------
+
+def test_a_short_clause_that_only_gives_a_value_belongs_to_the_step_before(tools, env):
+    steps = agenda("Can you email the Winback October list on Monday at 10:30? Use the best subject line the content "
+                   "tool comes up with, and hold out 20%.", tools, env)
+    assert names(steps) == ["generate_content_variants", "schedule_campaign"]
+    assert steps[-1]["args"]["holdout_pct"] == 0.2 and steps[-1]["args"]["send_at"] == "2026-10-05T10:30:00"
+    # … but a clause that is a question of its own stays one
+    assert names(agenda("How did search do last week, and are reviews getting worse?", tools, env)) == [
+        "campaign_report", "analyze_sentiment"]
+
+
+def test_a_statement_says_what_the_instructions_its_refers_to(tools, env):
+    steps = agenda("Paid social is crushing it. Let's double its daily budget.", tools, env)
+    assert names(steps) == ["update_budget"] and set(steps[0]["args"]["daily_budgets"]) == {"social"}
+
+
+def test_an_audience_we_do_not_hold_is_asked_about_not_planned_around(tools, env):
+    steps = agenda("send the winter teaser SMS to the Lapsed VIP audience on Friday at 11", tools, env)
+    assert names(steps) == ["ask"] and "Lapsed VIP" in steps[0]["ask"] and "Winback October" in steps[0]["ask"]
+
+
+
+def test_through_the_agent_the_changed_request_replaces_the_first_in_the_inbox(agent, agent_ctx):
+    from tools.actions.audiences import AudienceParams, create_audience
+    from tools.registry import ToolContext
+    from tools.warehouse import connect
+
+    con = connect(agent_ctx.home / "warehouse.duckdb")
+    con.execute("INSERT INTO churn_scores SELECT 'churn-seed', customer_id, 0.8, 'high', 'seeded' FROM customers "
+                "WHERE customer_id <= 300")
+    create_audience(con, AudienceParams(name="Winback October", run_id="churn-seed"),
+                    ToolContext(home=agent_ctx.home, user="ana", role="approver", thread_id="setup"))
+    con.close()
+    first = agent.ask("send the Winback October audience an email with the subject 'Back in stock'", user="ben")
+    old = first["pending_approval"]
+    assert old["action"] == "schedule_campaign" and old["args"]["holdout_pct"] == 0.1
+    second = agent.ask("make it Monday at 9, and hold out 15%", first["thread_id"], user="ben")
+    new = second["pending_approval"]
+    assert new["id"] != old["id"] and new["args"]["holdout_pct"] == 0.15
+    assert new["args"]["variant"] == "Back in stock" and new["args"]["send_at"].endswith("09:00:00")
+    assert [p["id"] for p in second["pending_approvals"]] == [new["id"]]  # the approver sees one version
+    from agent.runner import ApprovalError
+
+    try:
+        agent.decide(old["id"], "approve", user="ana")
+        raise AssertionError("the replaced request was approved")
+    except ApprovalError as exc:
+        assert "replaced" in str(exc) or "Nothing is waiting" in str(exc)
+    done = agent.decide(new["id"], "approve", user="ana")
+    assert [c for c in done["tool_calls"] if c["name"] == "schedule_campaign"][-1]["ok"]
