@@ -104,8 +104,8 @@ def _churn(res: dict) -> Lead:
     m = res.get("metrics") or {}
     if "high_risk" not in m:
         return None, None
-    at_risk = f", holding {num(m['value_at_risk_high'])} of trailing-year revenue" if m.get("value_at_risk_high") \
-        else ""
+    at_risk = f"; the value at risk among them is {num(m['value_at_risk_high'])}" if m.get("value_at_risk_high") \
+        else ""  # (their trailing-year revenue × churn probability: not the revenue they hold, as the result says)
     return (f"{num(m['high_risk'])} customers are at high risk of leaving{at_risk}.",
             "save the high-risk customers as a win-back audience and start the win-back sequence.")
 
@@ -123,6 +123,11 @@ def _clv(res: dict) -> Lead:
     m = res.get("metrics") or {}
     if "top_decile_share" not in m:
         return None, None
+    if m.get("among_customers"):  # asked about a population ("which of those are worth the most?")
+        return (f"Those {num(m['among_customers'])} customers hold {pct(m['among_share_of_clv'])} of predicted value "
+                f"({num(m['among_clv_total'])} over the next {num(m.get('horizon_days', 365))} days); the most "
+                "valuable are listed first.",
+                "target the most valuable of them first (a win-back offer is worth most where value is highest).")
     return (f"The top 10 % of customers hold {pct(m['top_decile_share'])} of predicted value "
             f"({num(m.get('clv_total', 0))} over the next {num(m.get('horizon_days', 365))} days).",
             "look after the top decile (loyalty or VIP treatment) before spending to acquire look-alikes.")

@@ -29,6 +29,7 @@ from agent.planners.steps import (
     action_args,
     analysis_args,
     carry,
+    carry_population,
     carry_thread_args,
     carry_thread_content,
     carry_thread_plan,
@@ -173,6 +174,7 @@ class OfflinePlanner:
                     steps.append({"ask": clarify.question_for(spec, missing[0], piece, env.vocab)})
                     break
                 steps.append({"name": span.tool, "args": args})
+                carry_population(steps[-1], spec, state, piece)
                 continue
             drafted = self.action_steps(span.tool, piece, steps, state, tools, env)
             steps += drafted

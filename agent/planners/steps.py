@@ -250,6 +250,20 @@ def daily_plan(metrics: dict) -> dict[str, float] | None:
     return {ch: round(v / days, 2) for ch, v in rec.items()}
 
 
+POPULATION = re.compile(r"\b(?:of|among|from|for) (?:those|these|them)\b|\b(?:those|these|they|them)\b", re.I)
+
+
+def carry_population(step: dict, spec: ToolSpec, state: dict, text: str) -> None:
+    """An analysis that can report on a population (`among`) asked about "those" right after a run of customers
+    its field accepts ("which of those are worth the most?" after a churn run): that run, not every customer."""
+    prop = spec.json_schema().get("properties", {}).get("among")
+    run = (state.get("last_tool") or {}).get("run_id")
+    if prop is None or "among" in step["args"] or not run or not POPULATION.search(text):
+        return
+    if str(run).split("-")[0] in str(prop.get("description", "")).lower():  # "a churn run's id" takes churn-…
+        step["args"]["among"] = run
+
+
 def carry_thread_args(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
     """An action right after an analysis that took the same inputs, said as "launch it" / "looks good, do it": the
     analysis' inputs the instruction does not change (a plan's audience, channel and holdout for its launch)."""

@@ -116,10 +116,14 @@ def test_a_question_about_it_that_fits_no_tool_asks_about_the_last_result(tools,
                       "args": {"experiment_id": "EXP-FREESHIP", "segment_by": "loyalty_member"}}]
 
 
-def test_a_follow_up_another_tool_fits_far_better_switches_to_it(tools, env):
-    last = {"name": "score_churn", "args": {"horizon_days": 90}}
+def test_a_follow_up_another_tool_fits_far_better_switches_to_it_and_keeps_the_population(tools, env):
+    last = {"name": "score_churn", "args": {"horizon_days": 90}, "run_id": "churn-abc"}
     steps = agenda("ok - and which of those will be worth the most over the next year?", tools, env, last_tool=last)
-    assert names(steps) == ["predict_clv"] and steps[0]["args"]["horizon_days"] == 365
+    assert steps == [{"name": "predict_clv", "args": {"horizon_days": 365, "among": "churn-abc"}}]
+    # without "those" it is everyone; a run the field does not take (a segment run) is never passed
+    assert "among" not in agenda("who will be worth the most next year?", tools, env, last_tool=last)[0]["args"]
+    segments = {"name": "segment_customers", "args": {}, "run_id": "seg-1"}
+    assert "among" not in agenda("which of those are worth the most?", tools, env, last_tool=segments)[0]["args"]
 
 
 # --- one message: a value for the step before, a statement before an instruction ----------------------------------

@@ -119,6 +119,24 @@ def test_demo_warehouse_scores_every_buyer_and_is_deterministic(demo_rw):
     assert undiscounted.metrics["clv_total"] > m["clv_total"]
 
 
+def test_among_reports_a_churn_runs_high_risk_customers_with_the_same_scores(demo_rw):
+    """"Which of those are worth the most?" after a churn run: the same fit and saved scores, reported for the
+    run's high-risk customers only (their totals, share and top rows); an unknown population is a clear error."""
+    demo_rw.execute("""INSERT INTO churn_scores SELECT 'churn-t', customer_id, 0.9,
+        CASE WHEN customer_id % 3 = 0 THEN 'high' ELSE 'low' END, NULL FROM customers""")
+    everyone = predict_clv(demo_rw, ClvParams(limit=5))
+    among = predict_clv(demo_rw, ClvParams(limit=5, among="churn-t"))
+    m = among.metrics
+    assert m["run_id"] == everyone.metrics["run_id"] and m["clv_total"] == everyone.metrics["clv_total"]
+    n, total, best = demo_rw.execute("""SELECT count(*), sum(clv), max(clv) FROM clv_scores WHERE run_id = ?
+        AND customer_id::BIGINT % 3 = 0""", [m["run_id"]]).fetchone()
+    assert (m["among_customers"], m["among_clv_total"]) == (n, pytest.approx(total))
+    assert m["among_share_of_clv"] == pytest.approx(total / m["clv_total"]) and "high-risk" in among.summary
+    assert all(int(r["customer_id"]) % 3 == 0 for r in among.data) and among.data[0]["clv"] == round(best, 2)
+    with pytest.raises(ToolError, match="neither a churn run nor a saved audience"):
+        predict_clv(demo_rw, ClvParams(among="nobody"))
+
+
 @pytest.mark.parametrize("args, message", [
     ({"table": "nope"}, "does not exist"),
     ({"table": "tiny", "customer_column": "cust"}, "no column 'cust'"),

@@ -81,6 +81,9 @@ class ClvParams(BaseModel, use_attribute_docstrings=True):
     """Rows returned: the customers with the highest CLV."""
     seed: int = 0
     """Seed of the fitting sample (only used above 500,000 customers)."""
+    among: str | None = None
+    """Report on these customers only, the models still fitted on everyone: a churn run's id (its high-risk
+    customers, "which of those are worth the most?" after score_churn) or a saved audience's name."""
 
 
 class ClvResult(ToolResult):
@@ -182,6 +185,41 @@ def _sampled(con, params: ClvParams, as_of: date, table: HistoryTable,
     return fit, totals, run_id, saver.note
 
 
+def _population(con: duckdb.DuckDBPyConnection, among: str) -> tuple[str, list, str]:
+    """(SQL of the customer ids as text, its parameters, a label) for `among`: a churn run's high-risk customers or
+    a saved audience's members."""
+    if con.execute("SELECT count(*) FROM churn_scores WHERE run_id = ?", [among]).fetchone()[0]:
+        return ("SELECT customer_id::VARCHAR FROM churn_scores WHERE run_id = ? AND risk_band = 'high'", [among],
+                f"the high-risk customers of churn run {among}")
+    found = con.execute("SELECT audience_id, name FROM audiences WHERE lower(name) = lower(?) ORDER BY created_at DESC "
+                        "LIMIT 1", [among.strip()]).fetchone()
+    if found:
+        return ("SELECT customer_id::VARCHAR FROM audience_members WHERE audience_id = ?", [found[0]],
+                f"audience {found[1]!r}")
+    runs = [r[0] for r in con.execute("SELECT DISTINCT run_id FROM churn_scores ORDER BY 1 DESC LIMIT 3").fetchall()]
+    raise ToolError(f"`among` is neither a churn run nor a saved audience: {among!r}. Give a churn run id"
+                    + (f" ({', '.join(runs)})" if runs else " (run score_churn first)") + " or an audience name.")
+
+
+def _among(con: duckdb.DuckDBPyConnection, params: ClvParams, run_id: str, metrics: dict) -> tuple[list[dict], str]:
+    """The saved run's customers that belong to `among`: their totals (into `metrics`), top rows and a sentence."""
+    sql, args, label = _population(con, params.among)
+    members = f"SELECT * FROM clv_scores WHERE run_id = ? AND customer_id IN ({sql})"
+    n, total = con.execute(f"SELECT count(*), coalesce(sum(clv), 0) FROM ({members})", [run_id, *args]).fetchone()
+    if not n:
+        raise ToolError(f"None of {label} has a purchase history to forecast (no CLV for them in run {run_id}).")
+    top = con.execute(f"""SELECT customer_id, round(expected_purchases, 4), round(p_alive, 4),
+        round(expected_order_value, 2), round(clv, 2) FROM ({members}) ORDER BY clv DESC, customer_id
+        LIMIT {int(params.limit)}""", [run_id, *args]).fetchall()
+    share = total / metrics["clv_total"] if metrics["clv_total"] else None
+    metrics.update(among=params.among, among_customers=int(n), among_clv_total=float(total),
+                   among_clv_mean=float(total) / n, among_share_of_clv=share)
+    keys = ("customer_id", "expected_purchases", "p_alive", "expected_order_value", "clv")
+    return ([dict(zip(keys, row, strict=True)) for row in top],
+            f" Among {label}: {n:,} customers with a forecast, total value {money(float(total))} "
+            f"({pct(share)} of all), mean {money(float(total) / n)}; the rows are theirs, highest first.")
+
+
 def _metrics(params: ClvParams, as_of: date, run_id: str, fit: ClvFit, totals: Totals) -> dict:
     n, total = totals.customers, totals.clv_total
     return {
@@ -249,10 +287,12 @@ def predict_clv(con: duckdb.DuckDBPyConnection, params: ClvParams) -> ClvResult:
             raise ToolError(f"Too few customers to fit BG/NBD: {n} customers with purchases up to {as_of}, {n_repeat} "
                             f"of them repeat buyers (need at least {MIN_CUSTOMERS} and {MIN_REPEAT}). Use a later "
                             "as_of or more data.")
-        fit, totals, run_id, note = (_in_memory(con, params, as_of, table) if n <= SAMPLE_ABOVE
-                                     else _sampled(con, params, as_of, table, n))
+        scoring = params.model_copy(update={"among": None})  # who is reported is not part of the run: same scores
+        fit, totals, run_id, note = (_in_memory(con, scoring, as_of, table) if n <= SAMPLE_ABOVE
+                                     else _sampled(con, scoring, as_of, table, n))
     metrics = _metrics(params, as_of, run_id, fit, totals)
+    top, among = _among(con, params, run_id, metrics) if params.among else (totals.top, "")
     chart_rows = [{"decile": f"D{k + 1}", "clv": round(value, 2)} for k, value in enumerate(totals.deciles)]
-    return ClvResult(summary=_summary(params, label, metrics, fit), metrics=metrics,
-                     warnings=list(fit.warnings) + ([note] if note else []), data=totals.top,
+    return ClvResult(summary=_summary(params, label, metrics, fit) + among, metrics=metrics,
+                     warnings=list(fit.warnings) + ([note] if note else []), data=top,
                      chart=charts.bar(chart_rows, "decile", "clv", "Predicted CLV by customer decile", sort="x"))
