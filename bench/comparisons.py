@@ -70,13 +70,18 @@ def markov(child, py, home: Path, table: str, csv: str, label: str, repeat: int,
 
 
 def segments(child, home: Path, repeat: int, budget_s: float) -> dict:
-    """segment_customers' clustering vs MiniBatchKMeans (bench/compare_segments.py): two rows, k chosen by both
-    sides (the tool as run), and k given (ours' choice)."""
+    """segment_customers' clustering vs MiniBatchKMeans (bench/compare_segments.py): k chosen by both sides (the
+    tool as run), k given (ours' choice), and the tool's two other algorithms with that k."""
     res = child({"kind": "segments", "home": str(home), "repeat": repeat, "budget_s": budget_s})
     lib = res.get("library", "scikit-learn")
+    how = {"k_chosen": "the Gaussian mixture's centres, nearest-centre membership",
+           "k_given": "the Gaussian mixture's centres, nearest-centre membership",
+           "k_given_posterior": "the Gaussian mixture's most probable segment (algorithm='gmm_posterior')",
+           "k_given_kmeans": "k-means' labels (algorithm='kmeans')"}
     out = {}
     for key, what in (("k_chosen", "k chosen by silhouette (3..8) on both sides"),
                       ("k_given", "k given (ours' choice)"),
+                      ("k_given_posterior", "k given, ours with algorithm='gmm_posterior'"),
                       ("k_given_kmeans", "k given, ours with algorithm='kmeans'")):
         part = res.get(key) or {}
         ours, theirs = part.get("ours") or {}, part.get("theirs") or {}
@@ -85,11 +90,13 @@ def segments(child, home: Path, repeat: int, budget_s: float) -> dict:
         if ours and theirs:
             gap = ours["silhouette"] - theirs["silhouette"]
             note = (f"silhouette on the same 10,000 customers: ours {ours['silhouette']:.4f} (k = {ours['k']}), "
-                    f"theirs {theirs['silhouette']:.4f} (k = {theirs['k']}), ours − theirs {gap:+.4f}; ours: "
-                    "segmentation._cluster (k-means on seeded samples, then "
-                    + ("k-means' labels" if key.endswith("kmeans") else "the Gaussian mixture")
-                    + ", every customer labelled); theirs: MiniBatchKMeans(n_clusters=k, random_state=0) on every "
-                    "customer; both on one thread")
+                    f"theirs {theirs['silhouette']:.4f} (k = {theirs['k']}), ours − theirs {gap:+.4f}")
+            if "ari_planted" in ours and "ari_planted" in theirs:
+                note += (f"; adjusted Rand index against the planted segments: ours {ours['ari_planted']:.3f}, "
+                         f"theirs {theirs['ari_planted']:.3f}")
+            note += (f"; ours: segmentation._cluster (k-means on seeded samples, then {how[key]}, every customer "
+                     "labelled); theirs: MiniBatchKMeans(n_clusters=k, random_state=0) on every customer; both on "
+                     "one thread")
         out[f"segments_{key}"] = {**_pair(f"segment_customers' clustering vs {lib} MiniBatchKMeans, {what}",
                                           {**side, **ours}, {**side, **theirs}, ours.get("median_s"),
                                           theirs.get("median_s"), res.get("rows"), note),

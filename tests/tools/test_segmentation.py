@@ -2,11 +2,20 @@ import json
 from collections import Counter
 from datetime import date
 
+import numpy as np
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from tests.conftest import cli_json, run_cli
-from tools.analytics.customers.segmentation import SegmentParams, segment_customers
+from tools.analytics.customers.clustering import nearest_centre, sample_silhouettes, silhouette_samples
+from tools.analytics.customers.runs import resolve_as_of
+from tools.analytics.customers.segmentation import (
+    CLUSTER_ON,
+    SegmentParams,
+    _behaviour,
+    _cluster,
+    segment_customers,
+)
 from tools.registry import ToolError
 from tools.warehouse import connect
 
@@ -105,3 +114,53 @@ def test_bad_arguments_give_clear_errors(demo_con, demo_copy, tmp_path):
     con.close()
     proc = run_cli("tool", "segment_customers", "--args", '{"method": "kmeans"}', home=demo_copy)
     assert proc.returncode == 2 and "method" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_silhouette_equals_scikit_learns():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1500, 6))
+    X[:300] += 2.5
+    cases = {"random": rng.integers(0, 4, 1500), "split": (X[:, 0] > 1).astype(int) * 7,  # labels need not be 0..k
+             "singletons": np.r_[np.zeros(1497, int), 1, 2, 2]}
+    got = sample_silhouettes(X, [np.arange(1500)], {name: lambda rows, lab=lab: lab[rows] for name, lab in cases.items()})
+    for name, labels in cases.items():
+        assert got[name] == pytest.approx(silhouette_score(X, labels), abs=1e-12), name
+    assert sample_silhouettes(X, [np.arange(1500)], {"one": lambda rows: np.zeros(len(rows))})["one"] == -1.0
+    # several samples: the plain mean of each sample's silhouette; the samples are disjoint and sorted
+    samples = silhouette_samples(1500, np.random.default_rng(0))
+    assert len(samples) == 1 and samples[0].tolist() == list(range(1500))
+    samples = silhouette_samples(40_000, np.random.default_rng(0))
+    assert len(samples) == 8 and len(np.unique(np.concatenate(samples))) == 32_000
+    assert all((np.diff(rows) > 0).all() for rows in samples)
+    labels = rng.integers(0, 3, 40_000)
+    Y = rng.normal(size=(40_000, 3))
+    mean = sample_silhouettes(Y, samples[:2], {0: lambda rows: labels[rows]})[0]
+    assert mean == pytest.approx(np.mean([silhouette_score(Y[r], labels[r]) for r in samples[:2]]), abs=1e-12)
+
+
+def test_nearest_centre_is_the_brute_force_argmin_across_chunks():
+    rng = np.random.default_rng(2)
+    X, centres = rng.normal(size=(10_001, 5)), rng.normal(size=(7, 5))
+    brute = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert (nearest_centre(X, centres, chunk=1000) == brute).all()
+    assert (nearest_centre(X, centres) == brute).all()
+    assert (nearest_centre(np.zeros((3, 2)), np.zeros((2, 2))) == 0).all()  # ties: the lower index
+
+
+def test_default_segments_are_as_compact_as_kmeans_and_closer_to_the_planted_ones(demo_con):
+    """The default keeps the mixture's centres (nearer the planted segments than k-means') but joins each customer
+    to the nearest centre, so its silhouette is k-means' (bench/compare_segments.py measures the same at 1M)."""
+    behaviour = _behaviour(demo_con, resolve_as_of(demo_con, None))
+    use = [j for j, c in enumerate(behaviour.names) if c in CLUSTER_ON and behaviour.spread[j] > 1e-9]
+    X = behaviour.Z[:, use]
+    truth = dict(demo_con.execute("SELECT customer_id, planted_segment FROM demo_truth").fetchall())
+    planted = [truth[int(i)] for i in behaviour.ids]
+    pick = np.sort(np.random.default_rng(123).choice(len(X), 10_000, replace=False))
+    quality = {}
+    for algorithm in ("gmm", "gmm_posterior", "kmeans"):
+        labels, scores = _cluster(X, SegmentParams(method="behavioral", algorithm=algorithm))
+        assert labels.max() + 1 == 5 and max(scores, key=scores.get) == 5
+        quality[algorithm] = (silhouette_score(X[pick], labels[pick]), adjusted_rand_score(planted, labels))
+    (sil, ari), (sil_post, ari_post), (sil_km, ari_km) = quality["gmm"], quality["gmm_posterior"], quality["kmeans"]
+    assert sil >= sil_km - 0.01 and sil_post < sil - 0.005, quality
+    assert ari_post > ari > ari_km + 0.01 and ari >= 0.8, quality

@@ -5,9 +5,16 @@ RFM scores (SQL, orders up to `as_of`): each of recency (days since the last ord
 so ties share a score. FM = ceil((F + M) / 2); the named segment is read from the (R, FM) grid in `RFM_GRID`.
 Behavioural: features from orders, events and e-mail computed in SQL (shares smoothed towards the population
 rate, so a customer with one order is not 0 % or 100 %), log-scaled where skewed and standardised. k is chosen
-by the silhouette of k-means (3..8) on seeded samples; the final segments come from a Gaussian mixture with
-per-segment spreads started from that k-means solution (or from k-means itself). Each segment is named from
-the features on which it differs most from the average customer.
+by the silhouette of k-means (3..8) on seeded samples. By default a Gaussian mixture with per-segment spreads,
+started from that k-means solution, places the segment centres and each customer joins the segment with the
+nearest centre (alternatives: the mixture's most probable segment, or k-means alone). Each segment is named
+from the features on which it differs most from the average customer.
+
+Why nearest centre: the mixture weighs each feature by its spread within segments, so it puts the centres where
+the planted demo segments are (adjusted Rand index 0.91 vs k-means' 0.81 at 1M customers), but it also draws the
+borders in that reweighted space, where a customer can land in a segment whose members are further from them
+than another segment's are (silhouette 0.013 below k-means'). Nearest-centre membership keeps the mixture's
+centres (0.85) and segments as compact as k-means' (silhouette within 0.004).
 """
 
 from __future__ import annotations
@@ -22,13 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools import charts
 from tools.analytics.customers.classifier import single_thread
+from tools.analytics.customers.clustering import nearest_centre, sample_silhouettes, silhouette_samples
 from tools.analytics.customers.runs import fingerprint, make_run_id, need, resolve_as_of, save_run
 from tools.common import money, pct
 from tools.registry import ToolError, ToolResult, register
 
 MIN_CUSTOMERS = 100
+ALGORITHM_WORDS = {"gmm": "Gaussian mixture centres, nearest-centre membership",
+                   "gmm_posterior": "Gaussian mixture, most probable segment", "kmeans": "k-means"}
+"""How the summary names each algorithm (agent/answer.py drops a bracket starting "Gaussian mixture" from chat)."""
 FIT_SAMPLE = 40_000
-SILHOUETTE_SAMPLE = 4_000
 RFM_GRID = {  # R score: segment names for FM = 1, 2, 3, 4, 5
     5: ("New", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
     4: ("Promising", "Potential Loyalists", "Potential Loyalists", "Loyal", "Champions"),
@@ -62,9 +72,11 @@ class SegmentParams(BaseModel, use_attribute_docstrings=True):
     """Only data up to this day is used (default: the last day with data)."""
     k: int | None = Field(None, ge=2, le=12)
     """Behavioural: number of segments (default: chosen by silhouette among 3..8)."""
-    algorithm: Literal["gmm", "kmeans"] = "gmm"
-    """Behavioural: gmm = a Gaussian mixture with per-segment spreads started from the k-means solution (default;
-    segments of different tightness are recovered better), or plain k-means."""
+    algorithm: Literal["gmm", "gmm_posterior", "kmeans"] = "gmm"
+    """Behavioural: gmm = centres from a Gaussian mixture with per-segment spreads started from the k-means
+    solution, each customer in the segment with the nearest centre (default); gmm_posterior = each customer in the
+    mixture's most probable segment (recovers segments of different tightness best, less compact); kmeans = plain
+    k-means."""
     seed: int = 0
     """Seed for samples and clustering (same seed, same segments)."""
 
@@ -145,24 +157,22 @@ def _name_segments(centroids: np.ndarray, names: list[str]) -> list[str]:
 def _cluster(X: np.ndarray, params: SegmentParams) -> tuple[np.ndarray, dict[int, float]]:
     """Labels for every row; k by the silhouette of k-means on seeded samples unless given."""
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
     from sklearn.mixture import GaussianMixture
 
     rng = np.random.default_rng(params.seed)
     fit = np.sort(rng.choice(len(X), min(len(X), FIT_SAMPLE), replace=False))
-    sil = np.sort(rng.choice(len(X), min(len(X), SILHOUETTE_SAMPLE), replace=False))
-    scores, models = {}, {}
-    for k in [params.k] if params.k else range(3, 9):
-        kmeans = KMeans(k, n_init=4, random_state=params.seed).fit(X[fit])
-        models[k] = kmeans
-        labels = kmeans.predict(X[sil])
-        scores[k] = float(silhouette_score(X[sil], labels)) if len(set(labels)) > 1 else -1.0
+    samples = silhouette_samples(len(X), rng)[:1 if params.k else None]  # a given k is scored, not chosen
+    models = {k: KMeans(k, n_init=4, random_state=params.seed).fit(X[fit])
+              for k in ([params.k] if params.k else range(3, 9))}
+    scores = sample_silhouettes(X, samples, {k: lambda rows, m=m: m.predict(X[rows]) for k, m in models.items()})
     k = max(scores, key=lambda kk: (scores[kk], -kk))
-    if params.algorithm == "gmm":
-        mixture = GaussianMixture(k, covariance_type="diag", means_init=models[k].cluster_centers_,
-                                  random_state=params.seed, reg_covar=1e-4).fit(X[fit])
+    if params.algorithm == "kmeans":
+        return models[k].predict(X), scores
+    mixture = GaussianMixture(k, covariance_type="diag", means_init=models[k].cluster_centers_,
+                              random_state=params.seed, reg_covar=1e-4).fit(X[fit])
+    if params.algorithm == "gmm_posterior":
         return mixture.predict(X), scores
-    return models[k].predict(X), scores
+    return nearest_centre(X, mixture.means_), scores
 
 
 def _largest_first(labels: np.ndarray) -> np.ndarray:
@@ -283,7 +293,7 @@ def _summary(params: SegmentParams, as_of: date, run_id: str, result: Segmentati
     biggest = max(profiles, key=lambda prof: prof["customers"])
     richest = max(profiles, key=lambda prof: prof["revenue"] or 0)
     how = ("RFM" if params.method == "rfm" else
-           f"behavioural clustering ({'Gaussian mixture' if params.algorithm == 'gmm' else 'k-means'}, k = {k} "
+           f"behavioural clustering ({ALGORITHM_WORDS[params.algorithm]}, k = {k} "
            f"{'given' if params.k else 'chosen by silhouette'})")
     return (f"{result.ids.size:,} customers segmented as of {as_of} by {how} into {len(profiles)} segments: "
             + "; ".join(f"{prof['segment_name']} {prof['customers']:,} ({pct(prof['share'])}, "
@@ -307,6 +317,7 @@ def _summary(params: SegmentParams, as_of: date, run_id: str, result: Segmentati
                                    "k-means", "kmeans", "gaussian mixture"],
                     "kmeans": ["k-means", "kmeans", "k means"],
                     "gmm": ["gaussian mixture", "gmm"],
+                    "gmm_posterior": ["most probable segment", "posterior"],
                     "rfm": ["rfm", "recency, frequency", "recency frequency", "how recently", "recency"],
                     "k": ["segments", "clusters", "groups", "personas"]},
           requests=["Segment our customers", "RFM segmentation of the customer base",
