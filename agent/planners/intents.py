@@ -18,7 +18,7 @@ STARTS = (r"how|what|which|who|whom|why|where|when|whether|is|are|was|were|do|do
           r"increase|cut|raise|reduce|bump|rank|route|cluster|split|break|summari[sz]e|search|prioriti[sz]e|"
           r"i'd|i'm|i|we|we're|let's|please|then|after that|afterwards|next")
 SPLIT = re.compile(
-    rf"(?<=[?!])\s+|(?<=[a-z0-9)\"'”’])\.\s+(?=[A-Z])|\s*;\s*|\s*,?\s*\b(?:and then|then)\b\s*"
+    rf"(?<=[?!])\s+|(?<=[a-z0-9)\"'”’])\.\s+(?=[A-Z])|\s*;\s*|\s*,?\s*\b(?:and then|then)\b\s*|\s*(?:->|→|=>)\s*"
     rf"|\s*,?\s*(?:\b(?:and|also|plus|as well as|and separately|and also)\b|\s&|\s\+),?\s+(?=(?:{STARTS})\b)"
     rf"|\s*,\s+(?=(?:also|separately|plus|and)\b)|\s*(?:,|\s-)\s+(?=(?:it's|it is|that's|they're|since|because)\s)",
     re.IGNORECASE)  # "cut display by 20%, it's saturated anyway": the reason is a clause of its own

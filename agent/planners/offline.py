@@ -26,6 +26,7 @@ from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, clauses
 from agent.planners.routing import ABSTAIN, breakdown, cannot_help, did_you_mean, out_of_scope, score_tools
 from agent.planners.steps import (
     IT,
+    WHO_OF,
     action_args,
     analysis_args,
     carry,
@@ -71,6 +72,14 @@ STATED = re.compile(r"^(?!\s*(?:how|what|which|who|whom|why|where|when|is|are|wa
                     r"have been|looks?|seems?|feels?)\b[^?]*$", re.I)  # a statement of fact, not a question
 POINTS_BACK = re.compile(r"\b(?:its|their|it|them|that one|this one)\b", re.I)
 BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")  # why a draft came back from prepare_action
+
+
+def said_verb(name: str, spec: ToolSpec, text: str) -> bool:
+    """Whether the text says the action's verb: its name's first word ("launch") or a phrase of the concept the tool
+    declares under that word ("go live with" for launch_campaign, "save them as" for create_audience)."""
+    verb = name.split("_")[0]
+    phrases = [verb, *spec.concepts.get(verb, ())]
+    return any(re.search(rf"\b{re.escape(p)}", text, re.I) for p in phrases)
 
 
 @dataclass
@@ -165,9 +174,11 @@ class OfflinePlanner:
         """Steps for a message: one per clause that fits a tool; an action with its prerequisites, or a question."""
         spans = sorted(self.spans(text, tools, env), key=lambda span: tools[span.tool].approval)  # analyses first
         steps: list[dict] = []
-        for span in spans:
+        for i, span in enumerate(spans):
             spec = tools[span.tool]
             piece = text if len(spans) == 1 else span.text
+            if spec.approval and i and spans[i - 1].tool in {t for c in spec.requires.values() for t in c.values()}:
+                piece = f"{spans[i - 1].text} {piece}"  # "Top 1,000 by CLV -> save as an audience": who it holds
             if not spec.approval:
                 args = self.extract(piece, spec, env)
                 if missing := [r for r in spec.json_schema().get("required", []) if r not in args]:
@@ -292,10 +303,11 @@ class OfflinePlanner:
                 open_ = missing_inputs({"name": name, "args": drafted}, tools[name], [])
                 asks = bool(open_)
                 unsuppliable = any(not suppliable(p, props) for p in open_)  # content or a plan may come first
+                verb = said_verb(name, tools[name], text)  # "launch", "go live with": launch_campaign
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
                         else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
+                fits = fits or (verb and found and score >= ACTION_MIN)  # "Launch a win-back email …": named
                 if fits:
-                    verb = re.search(rf"\b{name.split('_')[0]}", text, re.I) is not None  # "launch": launch_campaign
                     drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
             said = [d for d in drafts if d[0]]
             if best[1] and not said and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I) and not LIVE.search(
@@ -334,6 +346,7 @@ class OfflinePlanner:
         last = state.get("last_tool")
         if not last or last.get("name") not in tools:
             return None
+        question = WHO_OF.sub(" ", question)  # "ok, of the high-risk ones, who has the biggest lifetime value?"
         picked = self.pick(question, tools, env)
         if not (self.is_follow_up(question) or (picked is None and BACK.search(question))):
             return None  # (a question about "it" that fits no tool of its own asks about the last result)

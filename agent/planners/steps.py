@@ -58,9 +58,10 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
         required = spec.json_schema().get("required", [])
         found = moments = 0
         for field in props:
-            if field == "name":  # said as a name ("called …", "a 'Lapsed VIPs' audience"), not any quoted text
+            if field == "name":  # said as a name ("called …", "a 'Lapsed VIPs' audience", "save … as 'X'")
                 found += re.search(NAME_CUE, text, re.I) is not None or re.search(
-                    r"(?<!\w)[\"“'‘][^\"”’]{2,60}[\"”'’]\s+(?:audience|list|segment)\b", text) is not None
+                    r"(?<!\w)[\"“'‘][^\"”’]{2,60}[\"”'’]\s+(?:audience|list|segment)\b", text) is not None or (
+                    re.search(r"\bsave\b[^\"“'‘]{0,40}\bas\s+[\"“'‘]", text, re.I) is not None)
             elif props[field].get("format") in ("date-time", "date") or "date" in str(props[field].get("anyOf")):
                 moments += field in args and says_when(text)
             elif field in args and (field in required or "enum" not in str(props[field])):
@@ -250,7 +251,10 @@ def daily_plan(metrics: dict) -> dict[str, float] | None:
     return {ch: round(v / days, 2) for ch, v in rec.items()}
 
 
-POPULATION = re.compile(r"\b(?:of|among|from|for) (?:those|these|them)\b|\b(?:those|these|they|them)\b", re.I)
+POPULATION = re.compile(r"\b(?:of|among|from|for) (?:those|these|them)\b|\b(?:those|these|they|them)\b|"
+                        r"\bthe (?:[\w-]+ ){1,2}ones\b", re.I)
+WHO_OF = re.compile(r"\b(?:of|among|from|out of|for) (?:those|these|them|the (?:[\w-]+ ){1,2}ones)\b,?", re.I)
+"""A population named by pointing back ("of the high-risk ones"): who the question is about, not what it asks."""
 
 
 def carry_population(step: dict, spec: ToolSpec, state: dict, text: str) -> None:

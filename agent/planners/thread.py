@@ -15,6 +15,7 @@ import re
 
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import HYPOTHETICAL, mood
+from agent.planners.extract.periods import parse_day, parse_time
 from agent.planners.steps import action_args, carry_thread_args, carry_thread_plan
 from tools.registry import ToolSpec
 
@@ -61,11 +62,40 @@ def amended_draft(text: str, state: dict, tools: dict[str, ToolSpec], env, picke
     if mood(text) == "hypothetical" or HYPOTHETICAL.search(text):
         return None
     spec = tools[draft["name"]]
-    new = {k: v for k, v in action_args(text, spec, env).items()
-           if k not in FREE_TEXT and v != draft["args"].get(k)}
+    said = action_args(corrected(text, state) or text, spec, env)
+    when = draft["args"].get("send_at")
+    if when and (clock := parse_time(text)) and parse_day(text, env.today) is None:
+        said["send_at"] = f"{str(when)[:10]}T{clock[0]:02d}:{clock[1]:02d}:00"  # "make that 11am": the same day
+    new = {k: v for k, v in said.items() if k not in FREE_TEXT and v != draft["args"].get(k)}
     if not new:
         return None
     return [{"name": draft["name"], "args": {**draft["args"], **new}, "replaces": draft["request"]}]
+
+
+CORRECTION = re.compile(r"(?:\b(?:make it|make that|change (?:it|that) to|do|use|i meant|it should be)\s+)?"
+                        r"(?P<new>[\w%.,£$€]+)\s*,?\s*(?:not|instead of|rather than)\s+(?P<old>[\w%.,£$€]+)"
+                        r"|\binstead of\s+(?P<old2>[\w%.£$€]+)\s*,?\s*(?:do|use|make it)?\s*(?P<new2>[\w%.£$€]+)", re.I)
+
+
+def corrected(text: str, state: dict) -> str | None:
+    """The request before, with what this message swaps in it: "actually make it 5 %, not 10" or "do affiliate
+    instead of video" → the earlier instruction with 10 → 5 or video → affiliate (None: no such swap)."""
+    m = CORRECTION.search(text)
+    if not m:
+        return None
+    new, old = (m.group("new"), m.group("old")) if m.group("new") else (m.group("new2"), m.group("old2"))
+    new, old = new.strip(".,"), old.strip(".,")
+    users = [str(msg.get("content") or "") for msg in state.get("messages") or [] if msg.get("role") == "user"]
+    before = next((u for u in reversed(users) if u.strip() != text.strip()), None)
+    if not before:
+        return None
+    if old.endswith("%") and re.fullmatch(r"[\d.]+", new):
+        new += "%"  # "make it 5, not 10 %": the unit said once
+    pattern = rf"(?<![\w.]){re.escape(old)}(?![\w.])"
+    if not re.search(pattern, before, re.I):
+        return None
+    swapped = re.sub(pattern, new, before, count=1, flags=re.I)
+    return re.sub(r"([%£$€])\s*\1|£\s*£", r"\1", swapped)  # "5%" in for "10" of "10%": one sign
 
 
 def go_ahead(text: str, state: dict, tools: dict[str, ToolSpec], env, picked: str | None) -> str | None:

@@ -177,3 +177,85 @@ def test_through_the_agent_the_changed_request_replaces_the_first_in_the_inbox(a
         assert "replaced" in str(exc) or "Nothing is waiting" in str(exc)
     done = agent.decide(new["id"], "approve", user="ana")
     assert [c for c in done["tool_calls"] if c["name"] == "schedule_campaign"][-1]["ok"]
+
+
+# --- fifth round (split G, read after its blind measurement) ------------------------------------------------------
+
+def test_quarters_and_clock_times_said_in_words():
+    assert written_out("click-through for every campaign in the second quarter?") == (
+        "click-through for every campaign in Q2?")
+    assert written_out("Monday the 5th at quarter past nine") == "Monday the 5th at 9:15"
+    assert (written_out("half past 10"), written_out("quarter to ten")) == ("10:30", "9:45")
+    assert written_out("last quarter") == "last quarter"
+
+
+def test_a_year_of_months_is_365_days_and_a_quoted_name_is_no_period(tools):
+    args = extract_args("expected profit per customer for the next 12 months, assume a 35% margin",
+                        tools["predict_clv"].json_schema(), TODAY, VOCAB, tools["predict_clv"].synonyms)
+    assert (args["horizon_days"], args["margin"]) == (365, 0.35)
+    args = extract_args("save the high-risk ones as an audience and name it 'Save the Q4'",
+                        tools["create_audience"].json_schema(), TODAY, VOCAB, tools["create_audience"].synonyms)
+    assert args["name"] == "Save the Q4" and "as_of" not in args
+
+
+def test_multiples_and_a_pronoun_after_a_statement_change_the_channel_said(tools, env):
+    steps = agenda("triple the search budget, it's our best channel", tools, env)
+    assert names(steps) == ["update_budget"] and steps[0]["args"]["daily_budgets"] == {"search": 3000.0}
+    steps = agenda("Display is clearly saturated. Cut it by 15% from tomorrow.", tools, env)
+    assert steps[0]["args"] == {"daily_budgets": {"display": 425.0}, "effective_date": "2026-10-01"}
+    steps = agenda("reduce paid social by 150 a day and put that into search from the 12th of October", tools, env)
+    assert steps[0]["args"]["daily_budgets"] == {"social": 650.0, "search": 1150.0}
+
+
+def test_a_correction_swaps_a_value_in_the_request_before(tools, env):
+    before = {"daily_budgets": {"display": 450.0, "search": 1050.0}, "effective_date": "2026-10-05"}
+    messages = _drafted("update_budget", before, "a-1")
+    messages[0]["content"] = "Move 10% of display into search from Monday"
+    steps = agenda("actually make it 5%, not 10", tools, env, messages=messages)
+    assert steps[0]["args"]["daily_budgets"] == {"display": 475.0, "search": 1025.0} and steps[0]["replaces"] == "a-1"
+    messages[0]["content"] = "Increase video by 20% from tomorrow"
+    steps = agenda("no wait - do affiliate instead of video", tools, env, messages=messages)
+    assert steps[0]["args"]["daily_budgets"] == {"affiliate": 240.0}
+
+
+def test_a_new_time_alone_keeps_the_drafts_day(tools, env):
+    draft = {"audience": "Winback October", "channel": "email", "variant": "New picks",
+             "send_at": "2026-10-02T09:00:00", "holdout_pct": 0.1}
+    steps = agenda("sorry, make that 11am and hold out 15%", tools, env, messages=_drafted("schedule_campaign", draft))
+    assert (steps[0]["args"]["send_at"], steps[0]["args"]["holdout_pct"]) == ("2026-10-02T11:00:00", 0.15)
+
+
+def test_a_listed_value_and_bigger_takes_the_values_after_it(tools):
+    args = extract_args("treat companies of 51-200 employees and bigger as enterprise when routing the hot ones",
+                        tools["score_leads"].json_schema(), TODAY, VOCAB, tools["score_leads"].synonyms)
+    assert args["enterprise_sizes"] == ["51-200", "201-1000", "1000+"]
+
+
+def test_arrows_chain_steps_and_the_analysis_clause_says_who_the_audience_holds(tools, env):
+    steps = agenda("Top 1,000 customers by predicted lifetime value -> save as a push audience called 'High CLV 1k'",
+                   tools, env)
+    assert names(steps) == ["predict_clv", "create_audience"]
+    assert (steps[1]["args"]["top_n"], steps[1]["args"]["source"], steps[1]["args"]["name"]) == (1000, "clv",
+                                                                                                "High CLV 1k")
+    steps = agenda("Build me an audience of the customers most likely to walk away and name it 'Save the Q4'", tools,
+                   env)
+    assert names(steps) == ["score_churn", "create_audience"] and steps[1]["args"]["source"] == "churn"
+
+
+def test_an_actions_verb_phrase_names_it_and_a_name_after_call_it_is_not_the_message(tools, env):
+    steps = agenda("go live with a loyalty push campaign for our top 2000 customers by lifetime value, call it "
+                   "'VIP Autumn'", tools, env)
+    launch = steps[-1]
+    assert launch["name"] == "launch_campaign" and launch["args"]["campaign_name"] == "VIP Autumn"
+    assert "variant" not in launch["args"] and launch["args"]["top_n"] == 2000
+    steps = agenda("Launch a win-back email to the high-risk customers with 15% off, send it Tuesday at 9am and keep "
+                   "ten percent back as a holdout", tools, env)
+    assert steps[-1]["name"] == "launch_campaign" and steps[-1]["args"]["send_at"] == "2026-10-06T09:00:00"
+
+
+def test_of_the_x_ones_names_the_population_not_the_question(tools, env):
+    last = {"name": "score_churn", "args": {}, "run_id": "churn-abc"}
+    steps = agenda("ok, of the high-risk ones, who has the biggest lifetime value?", tools, env, last_tool=last)
+    assert steps == [{"name": "predict_clv", "args": {"among": "churn-abc"}}]
+    steps = agenda("save the high risk ones as 'October Rescue' for email", tools, env, last_tool=last)
+    assert names(steps) == ["create_audience"] and steps[0]["args"]["name"] == "October Rescue"

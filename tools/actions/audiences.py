@@ -108,6 +108,13 @@ def preview_create_audience(con, params: AudienceParams, ctx: ToolContext) -> di
 @register(example=AudienceParams(name="At-risk high value"), approval=True, preview=preview_create_audience,
           requires={"source": {"churn": "score_churn", "segment": "segment_customers", "clv": "predict_clv"}},
           key_metrics=("size", "excluded_no_consent", "candidates", "delivery"),
+          concepts={"create": ["save them as", "save the", "save those", "save as an audience", "save as a list",
+                               "make an audience", "build an audience", "build me an audience", "make a list"]},
+          synonyms={"churn": ["churn", "likely to churn", "likely to leave", "walk away", "about to leave", "lapsing",
+                              "stop buying", "high-risk", "high risk"],
+                    "clv": ["lifetime value", "clv", "ltv", "high value", "high-value", "most valuable",
+                            "best customers"],
+                    "segment": ["segment"]},
           requests=["save them as an audience", "create an audience from the at-risk customers",
                     "build a segment audience for the win-back campaign", "export this segment as an audience",
                     "make a list of these customers for CRM", "turn the high-risk customers into an audience"])

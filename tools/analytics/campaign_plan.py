@@ -338,7 +338,7 @@ def _summary(m: dict, plan: Plan) -> str:
                                       "campaign for customers", "design a campaign", "put together a campaign",
                                       "campaign plan together", "what would a campaign bring"]},
           synonyms={"budget": ["budget", "cap the cost", "cost cap", "spend cap", "cap spend", "spend at most",
-                               "max spend", "cost at most", "no more than"],
+                               "max spend", "cost at most", "no more than", "spend more than", "spend over"],
                     "churn": ["at risk", "at-risk", "churn", "likely to churn", "lapsing", "about to leave"],
                     "clv": ["high value", "high-value", "valuable", "lifetime value", "clv", "best customers"],
                     "segment": ["segment"], "audience": ["saved audience", "existing audience"],

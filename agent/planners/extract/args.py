@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from agent.planners.extract.names import (
+    NAME_CUE,
     best_name_match,
     enum_choices,
     listed_ids,
@@ -23,6 +24,7 @@ from agent.planners.extract.names import (
 )
 from agent.planners.extract.periods import parse_day, parse_period, parse_when
 from agent.planners.extract.quantities import channel_amounts, number_for, numbers_for_fields
+from agent.planners.intents import QUOTED
 
 FREE_TEXT = ("query", "question", "q", "search", "topic", "goal")  # fields that take the question itself
 QUOTED_TEXT = ("variant", "text", "content", "message", "subject", "subject_line", "copy")  # … a quoted passage
@@ -161,7 +163,11 @@ def _quoted_name(field: Field, question: Question) -> str | None:
 
 
 def _quoted_text(field: Field, question: Question) -> str | None:
-    return quoted_text(question.text) or None
+    """The quoted passage to send, unless it is the name something is given ("call it 'VIP Autumn'")."""
+    said = quoted_text(question.text)
+    if said and re.search(NAME_CUE + r"[\"“'‘]" + re.escape(said), question.text, re.I):
+        return None
+    return said or None
 
 
 def _quoted_drafts(field: Field, question: Question) -> list[str] | None:
@@ -267,12 +273,17 @@ def _column_values(field: Field, question: Question) -> list[str] | None:
     from tools.warehouse import TABLES
 
     said = {w.rstrip("s") for w in re.findall(r"[a-z]+", f"{field.name} {field.prop.get('description', '')}".lower())}
+    head = field.name.split("_")[-1].rstrip("s")  # enterprise_sizes → size: the column's kind of value
     low = question.text.lower()
     for table in TABLES:
         for column in table.columns:
-            if column.pii or not set(column.name.split("_")) <= said or not (values := listed_values(column.description)):
+            parts = set(column.name.split("_"))
+            if column.pii or head not in parts or not parts <= said or not (values := listed_values(column.description)):
                 continue
             found = [v for v in values if re.search(rf"(?<![\w+-]){re.escape(v.lower())}(?![\w+-])", low)]
+            if len(found) == 1 and re.search(rf"{re.escape(found[0].lower())}(?:\s+\w+)?\s+(?:and|or)\s+"
+                                             r"(?:bigger|larger|above|up|more|over|higher|greater)\b", low):
+                found = values[values.index(found[0]):]  # "51-200 employees and bigger": that value and those after
             if found:
                 return found
     return None
@@ -300,7 +311,7 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_table, names=("table", "paths_table")),
     Rule(_segment, names=("segment", "segment_name")),
     Rule(first_mention_of("audience"), names=("audience", "saved_audience")),
-    Rule(_quoted_name, names=("name",), falls_through=True),
+    Rule(_quoted_name, names=("name", "campaign_name"), falls_through=True),
     Rule(_quoted_text, names=QUOTED_TEXT, kinds=("string",), falls_through=True),
     Rule(_quoted_drafts, names=("candidates", "drafts", "texts"), kinds=("array",)),
     Rule(_whole_question, names=FREE_TEXT, kinds=("string",), falls_through=True),
@@ -332,8 +343,10 @@ def extract_args(text: str, schema: dict, today: date, vocab: dict[str, list[str
     fields = {name: Field.of(name, prop) for name, prop in properties.items()}
     synonyms = synonyms or {}
     numeric = {name: (f.kind, f.prop) for name, f in fields.items() if f.kind in ("integer", "number")}
-    question = Question(text, today, vocab, parse_period(text, today), frozenset(properties),
-                        frozenset(schema.get("required", [])), synonyms, numbers_for_fields(text, numeric, synonyms))
+    unquoted = QUOTED.sub(lambda m: " " * len(m.group(0)), text)  # 'Save the Q4' names an audience, not a period
+    question = Question(text, today, vocab, parse_period(unquoted, today), frozenset(properties),
+                        frozenset(schema.get("required", [])), synonyms,
+                        numbers_for_fields(unquoted, numeric, synonyms))
     args: dict = {}
     for name, field in fields.items():
         if (value := fill_field(field, question)) is not None:

@@ -17,17 +17,20 @@ from dataclasses import dataclass
 FRACTIONS = {"a tenth": 0.1, "one tenth": 0.1, "a fifth": 0.2, "one fifth": 0.2, "a quarter": 0.25,
              "one quarter": 0.25, "a third": 1 / 3, "one third": 1 / 3, "half": 0.5, "a half": 0.5,
              "two thirds": 2 / 3, "three quarters": 0.75, "a twentieth": 0.05}
-UP = r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|double|more on|invest more in|put more"
+MULTIPLES = {"double": 1.0, "twice": 1.0, "triple": 2.0, "treble": 2.0, "quadruple": 3.0, "halve": 0.5, "half": 0.5}
+"""A multiple said as a word: the share of the budget added (up) or taken (down)."""
+UP = (r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|double|triple|treble|quadruple|more on|"
+      r"invest more in|put more")
 DOWN = r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|slash|halve|shrink|take|remove|less on|spend less"
 MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
 INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
-    rf"(?:^|[-–—:;]\s|,\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|just|"
+    rf"(?:^|[-–—:;>→]\s|,\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|just|"
     rf"let'?s|let us|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|we want to|"
     rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
     rf"queue|book|launch|email|e-mail|text|sms|push|apply|implement|enact|execute|activate|roll out|go live|"
     rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
     rf"gather|collect|compile|load|assemble)\b"
-    rf"(?!\s+(?:me|us)\b)", re.I)
+    rf"(?!\s+(?:me|us)\b(?!\s+(?:an?|the)\s+(?:[\w-]+\s+){{0,2}}(?:audience|list|campaign|send)))", re.I)
 CHANNEL_VERB = re.compile(r"\b(?:email|e-mail|text|sms|push|mail|message)$", re.I)
 CHANNEL_OBJECT = re.compile(r"^\s+(?:the|our|all|every|them|those|these|it|this|that|customers?|people|users?|"
                             r"buyers|shoppers|members|vips?|winback|audience)\b|['\"“‘]", re.I)
@@ -69,8 +72,8 @@ AMOUNT = re.compile(r"(?<![\w.])[$€£]?\s?(\d+(?:\.\d+)?)\s?(k|m|thousand|mill
                     r"weeks?\b|months?\b|years?\b|customers?\b|st\b|nd\b|rd\b|th\b|am\b|pm\b))"
                     r"(?:\s*(?:a|per|/|each|every)\s*(day|week|month)\b|\s+(daily|weekly|monthly)\b)?", re.I)
 SHARE = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pct\b)|\b(" + "|".join(
-    sorted(map(re.escape, FRACTIONS), key=len, reverse=True)) + r")\b|\b(double|twice|halve|half)\b", re.I)
-SAME = re.compile(r"\b(?:the same(?: amount)?|that amount|it|the difference|the money)\b", re.I)
+    sorted(map(re.escape, FRACTIONS), key=len, reverse=True)) + r")\b|\b(" + "|".join(MULTIPLES) + r")\b", re.I)
+SAME = re.compile(r"\b(?:the same(?: amount)?|that amount|it|that|the difference|the money)\b", re.I)
 PERIOD_SAID = re.compile(r"\b(?:this|next|over the|for the|per|a|each) (week|month)\b|\b(weekly|monthly)\b", re.I)
 
 
@@ -85,7 +88,7 @@ def _quantity(text: str) -> Quantity | None:
             return Quantity(share=float(share.group(1)) / 100)
         if share.group(2):
             return Quantity(share=FRACTIONS[share.group(2).lower()])
-        return Quantity(share=1.0 if share.group(3).lower() in ("double", "twice") else 0.5)
+        return Quantity(share=MULTIPLES[share.group(3).lower()])
     if amount:
         value = float(amount.group(1)) * {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(
             (amount.group(2) or "").lower(), 1)
@@ -169,6 +172,9 @@ def budget_changes(text: str, channels, current: dict[str, float]) -> dict[str, 
                 changed[channel] = new[channel] = _daily(Quantity(amount=quantity.amount, per=quantity.per or "day"),
                                                          current[channel])
             continue
+        if not roles and said and quantity and quantity.share is not None and re.search(
+                r"\b(?:it|its|them|their)\b", piece, re.I):
+            roles = [(channel, "subject") for channel in said]  # "Display is saturated. Cut it by 15 %."
         if not roles:
             continue
         said = [channel for channel, _ in roles]

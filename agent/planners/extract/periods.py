@@ -199,7 +199,10 @@ SPANS: tuple[tuple[str, Callable[[re.Match, date], Span]], ...] = (  # in order:
 
 def _horizon(t: str) -> dict:
     if m := re.search(rf"\b(?:next|coming|following) {COUNT_RE} (day|week|month|year)s?\b", t):
-        return {"horizon_days": count_of(m.group(1)) * {"day": 1, "week": 7, "month": 30, "year": 365}[m.group(2)]}
+        count, unit = count_of(m.group(1)), m.group(2)
+        if unit == "month" and count % 12 == 0:
+            return {"horizon_days": count // 12 * 365}  # "the next 12 months" is a year
+        return {"horizon_days": count * {"day": 1, "week": 7, "month": 30, "year": 365}[unit]}
     if m := re.search(r"\b(next|coming|following) (week|month|quarter|year)\b", t):
         return {"horizon_days": {"week": 7, "month": 30, "quarter": 90, "year": 365}[m.group(2)]}
     return {}

@@ -120,7 +120,9 @@ def numbers_said(text: str) -> list[Said]:
         elif unit.startswith("percentage point") or unit == "pp":
             unit = "pp"
         elif unit.lstrip("-").rstrip("s") in DAYS:
-            value, unit = value * DAYS[unit.lstrip("-").rstrip("s")], "days"
+            per = unit.lstrip("-").rstrip("s")
+            value, unit = (value / 12 * DAYS["year"] if per == "month" and value % 12 == 0
+                           else value * DAYS[per]), "days"  # "the next 12 months" is a year: 365 days
         elif unit:
             value, unit = value * UNITS[unit], ""
         found.append(Said(value, unit, m.start(), m.end()))

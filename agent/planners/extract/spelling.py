@@ -106,7 +106,24 @@ def written_out(text: str) -> str:
     text = SPOKEN.sub(_spoken, text)
     text = re.sub(r"\b(?:a|one) (tenth|fifth|quarter|twentieth) of\b",
                   lambda m: f"{FRACTION_PCT[m.group(1).lower()]}% of", text, flags=re.I)  # "hold out a fifth of them"
+    text = re.sub(r"\b(?:the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th) quarter\b(?!\s+(?:of an?|past|to)\b)",
+                  lambda m: "Q" + str(ORDINALS[m.group(1).lower()]), text, flags=re.I)  # "the second quarter" → Q2
+    text = re.sub(rf"\b(quarter|half) past ({_HOURS})\b|\bquarter to ({_HOURS})\b", _clock, text, flags=re.I)
     return re.sub(r"(?<=\d)\s*grand\b", "k", text, flags=re.I)
+
+
+ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+HOURS = {w: n for w, n in UNITS.items() if n <= 12}
+_HOURS = "|".join([*HOURS, *map(str, range(12, 0, -1))])
+
+
+def _clock(m: re.Match) -> str:
+    """"quarter past nine" → 9:15, "half past 10" → 10:30, "quarter to ten" → 9:45."""
+    if m.group(3):
+        hour = HOURS.get(m.group(3).lower()) or int(m.group(3))
+        return f"{(hour - 2) % 12 + 1}:45"
+    hour = HOURS.get(m.group(2).lower()) or int(m.group(2))
+    return f"{hour}:{15 if m.group(1).lower() == 'quarter' else 30}"
 
 
 def correct(text: str, tools: dict[str, ToolSpec], vocab: dict) -> str:

@@ -16,7 +16,7 @@ AGG = (("average", "avg"), ("avg", "avg"), ("aov", "avg"), ("mean", "avg"), ("to
        ("how many", "count"), ("count", "count"), ("number of", "count"), ("maximum", "max"), ("highest", "max"),
        ("minimum", "min"), ("lowest", "min"), ("share of", "pct"), ("percentage of", "pct"), ("what percentage", "pct"),
        ("what percent", "pct"), ("proportion of", "pct"), ("what fraction", "pct"), ("what share", "pct"))
-SYNONYM = {"order value": "revenue", "sales": "revenue", "aov": "revenue", "country": "country", "countries": "country",
+SYNONYM = {"order value": "revenue", "basket value": "revenue", "basket size": "revenue", "order size": "revenue", "sales": "revenue", "aov": "revenue", "country": "country", "countries": "country",
            "category": "category", "categories": "category", "city": "city", "cities": "city",
            "loyalty": "loyalty_member", "opted in": "marketing_opt_in", "opt-in": "marketing_opt_in",
            "opted out": "marketing_opt_in", "opt out": "marketing_opt_in", "opt-out": "marketing_opt_in",
