@@ -144,7 +144,7 @@ def execute(spec, call: dict, ctx: Context, tool_ctx: ToolContext) -> tuple[dict
     if done[0]["ok"] and spec.names_things:
         from agent.vocab import invalidate
 
-        invalidate()  # new audience or segment names: the planner should know them next turn
+        invalidate(call["name"], result, ctx.warehouse_path)  # what it named: known at the next step
     return done
 
 

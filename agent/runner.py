@@ -260,6 +260,14 @@ class Northstar(Decisions):
             con.close()
 
 
+def names_changed() -> None:
+    """A table was loaded (or names changed) outside a tool call in this process: the planner reloads the
+    warehouse's names at its next step instead of up to `agent.vocab.TTL_S` later."""
+    from agent.vocab import invalidate
+
+    invalidate()
+
+
 def new_thread_id() -> str:
     return "t-" + uuid.uuid4().hex[:10]
 

@@ -38,6 +38,56 @@ def _stats(values: list[float]) -> dict:
             "max": round(max(values), 2), "mean": round(sum(values) / len(values), 2)} if values else {}
 
 
+NODES = ("guard_input", "plan", "prepare_action", "guard_output")
+"""The graph's nodes besides run_tools (whose time is the tools'), profiled with `profile`."""
+OWN = ("/agent/", "/knowledge/", "/tools/warehouse/", "/prompts/")
+
+
+class NodeProfiles:
+    """cProfile of each node call, per turn: the graph runs its nodes in worker threads, which a profiler started in
+    the main thread never sees, so each node is wrapped (before the graph is built) and profiled where it runs."""
+
+    def __init__(self):
+        import agent.nodes as nodes
+
+        if "agent.graph" in sys.modules:
+            raise RuntimeError("profile: the graph was built before its nodes could be wrapped; use a fresh process")
+        self.turn, self.calls = None, {}
+        for name in NODES:
+            setattr(nodes, name, self._wrap(getattr(nodes, name)))
+
+    def _wrap(self, fn):
+        import cProfile
+        import functools
+
+        @functools.wraps(fn)
+        def node(*args, **kwargs):
+            prof, t0 = cProfile.Profile(), time.perf_counter()
+            prof.enable()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                prof.disable()
+                self.calls.setdefault(self.turn, []).append((fn.__name__, 1000 * (time.perf_counter() - t0), prof))
+        return node
+
+    def report(self, turn: int, top: int = 12) -> dict:
+        """Each node call's ms, and the project's functions by cumulative ms over the turn's node calls."""
+        import pstats
+
+        calls = self.calls.get(turn) or []
+        if not calls:
+            return {}
+        stats = pstats.Stats(calls[0][2])
+        for *_, prof in calls[1:]:
+            stats.add(prof)
+        rows = sorted(((ct, f"{Path(file).parent.name}/{Path(file).name}:{line}({fn})")
+                       for (file, line, fn), (_, _, _, ct, _) in stats.stats.items()
+                       if any(part in file for part in OWN)), reverse=True)
+        return {"nodes_ms": [[name, round(ms, 1)] for name, ms, _ in calls],
+                "top_cumulative_ms": [f"{1000 * ct:.1f} {where}" for ct, where in rows[:top]]}
+
+
 def job_agent(job: dict) -> dict:
     """Ask n questions, each in a new thread, after one warm-up turn; overhead = wall − Σ tool_calls[*].ms.
 
@@ -48,6 +98,7 @@ def job_agent(job: dict) -> dict:
     from agent.runner import Northstar
     from tools.warehouse import connect
 
+    profiles = NodeProfiles() if job.get("profile") else None
     pin = connect(Path(job["home"]) / "warehouse.duckdb") if job.get("pinned") else None
 
     load_at_start = [round(v, 2) for v in os.getloadavg()]
@@ -59,7 +110,9 @@ def job_agent(job: dict) -> dict:
     ns.ask(COLD_QUESTION)
     warmup_s = time.perf_counter() - t0
     turns = []
-    for q in questions(job.get("questions", 50)):
+    for i, q in enumerate(questions(job.get("questions", 50))):
+        if profiles:
+            profiles.turn = i
         t0 = time.perf_counter()
         try:
             out = ns.ask(q)
@@ -75,6 +128,9 @@ def job_agent(job: dict) -> dict:
     if pin is not None:
         pin.close()
     ok = [t for t in turns if "overhead_ms" in t]
+    if profiles:  # the slowest turns' profiles (profiling inflates Python-heavy steps: compare shares, not ms)
+        for turn in sorted(ok, key=lambda t: -t["overhead_ms"])[:job["profile"]]:
+            turn["profile"] = profiles.report(turns.index(turn))
     return {"pinned": bool(pin), "load_avg": load_at_start, "startup_s": round(startup_s, 3),
             "warmup_turn_s": round(warmup_s, 3), "turns": turns, "n": len(ok), "errors": len(turns) - len(ok),
             "overhead_ms": _stats([t["overhead_ms"] for t in ok]),
@@ -136,12 +192,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=50)
     ap.add_argument("--cold-runs", type=int, default=5, help="Fresh processes per cold-start figure (0: none).")
     ap.add_argument("--pinned", action="store_true", help="Hold the warehouse open, as the server does.")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="Profile the graph's nodes (cProfile, in their threads) and show the N slowest turns' "
+                         "profiles (the overhead figures are then inflated by the profiler).")
     args = ap.parse_args(argv)
     if not (args.home / "warehouse.duckdb").exists():
         ap.error(f"no warehouse in {args.home}: run `northstar --home {args.home} init --demo` first")
-    res = job_agent({"home": str(args.home), "questions": args.questions, "pinned": args.pinned})
+    res = job_agent({"home": str(args.home), "questions": args.questions, "pinned": args.pinned,
+                     "profile": args.profile})
     out = {k: v for k, v in res.items() if k != "turns"}
-    out["slowest"] = sorted((t for t in res["turns"] if "overhead_ms" in t), key=lambda t: -t["overhead_ms"])[:5]
+    out["slowest"] = sorted((t for t in res["turns"] if "overhead_ms" in t),
+                            key=lambda t: -t["overhead_ms"])[:max(5, args.profile)]
     if args.cold_runs:
         out["cold_start"] = cold_starts(args.home, args.cold_runs)
     sys.stdout.write(json.dumps(out, indent=1) + "\n")

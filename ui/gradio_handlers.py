@@ -354,6 +354,9 @@ class Handlers:
         except (LoadError, WarehouseError) as exc:
             text = web_wording(exc)
             return "✗ " + (text if "nothing was loaded" in text.lower() else "**Nothing was loaded.** " + text)
+        from agent.runner import names_changed
+
+        names_changed()  # a new table: the planner knows it on the next turn
         kind = "validated against the schema" if report["canonical"] else "new table, types inferred"
         lines = [f"✓ **Loaded {report['rows_in_file']:,} rows into `{report['table']}`** ({kind}); "
                  f"{report['rows_before']:,} → {report['rows_after']:,} rows."]

@@ -100,3 +100,23 @@ def test_the_data_range_is_read_only_for_a_date_nothing_else_covers():
         assert len(reads) == (0 if i < 2 else i - 1), (answer, reads)
     assert check_answer(answers[2], eager).grounded and not check_answer(answers[3], eager).grounded
     assert not check_answer(answers[2], replace(eager, data_range=lambda: None)).grounded  # no range, no cover
+
+
+def test_the_bench_shows_where_the_slowest_turns_spend_their_overhead(demo_copy):
+    """`python -m bench.agent_bench --profile N`: the graph's nodes run in worker threads, so they are profiled
+    where they run; the N slowest turns carry each node call's ms and the project's functions by cumulative ms."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-m", "bench.agent_bench", "--home", str(demo_copy), "--questions", "3",
+                           "--cold-runs", "0", "--profile", "1"], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    slowest = json.loads(proc.stdout)["slowest"]
+    profile = slowest[0]["profile"]
+    assert [name for name, _ in profile["nodes_ms"]][:2] == ["guard_input", "plan"]
+    assert "run_tools" not in {name for name, _ in profile["nodes_ms"]}  # tool time is not overhead
+    assert any("nodes.py" in line and "(plan)" in line for line in profile["top_cumulative_ms"])
+    assert len(slowest) == 3 and all("profile" not in turn for turn in slowest[1:])

@@ -103,6 +103,9 @@ def load(ctx, con, table: str, file: Path, *, mode: str = "append", header: bool
         message = str(exc).replace(str(file), shown_as) if shown_as else str(exc)
         raise OpError(message, 3 if why else 2 if exc.refused else 1) from exc
     out = asdict(report)
+    from agent.runner import names_changed
+
+    names_changed()  # a new table: the planner knows it on the next turn
     if shown_as:
         out["file"] = shown_as
     return out
