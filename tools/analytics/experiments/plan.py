@@ -207,6 +207,7 @@ def plan_experiment(con: duckdb.DuckDBPyConnection, params: PlanParams) -> PlanR
     effect = _effect(params)
     alpha = params.alpha / (params.arms - 1)
     metrics: dict = {"metric": params.metric, "baseline": params.baseline, "alpha_per_comparison": alpha,
+                     **({"std": params.std} if params.metric == "mean" else {}),
                      "power": params.power, "arms": params.arms, "ratio": params.ratio}
     if effect is not None and params.sample_size_per_arm is None:
         found, summary = _size_for_effect(params, effect, alpha)
