@@ -265,3 +265,42 @@ def test_browser_streams_queues_and_stops(demo_copy, tmp_path):
             finally:
                 browser.close()
         model.check()
+
+
+def test_browser_a_changed_request_replaces_the_first_in_the_approvals_list(demo_copy, tmp_path):
+    """ben drafts a send, then changes its day and holdout in the next message: ana sees one request, the new one."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.agent.conftest import seed_churn_run
+
+    executable = ensure_chromium()
+    seed_churn_run(demo_copy)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    env = {"NORTHSTAR_UI_LOGINS": "ben:pw-ben,ana:pw-ana"}
+    with gradio_server(demo_copy, env=env, port=next(PORTS)) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(executable), args=ARGS, headless=True)
+        ben = ana = None
+        try:
+            expect.set_options(timeout=120_000)
+            ben = login(browser, url, "ben", "pw-ben")
+            ask(ben, "Save the high risk churners as an audience called 'Changed Plans'")
+            chat = ben.locator("#ns-chat")
+            expect(chat.get_by_text("Waiting for approval").first).to_be_visible()
+            ask(ben, "actually call it 'Changed Plans Two' instead of 'Changed Plans'")
+            expect(chat.get_by_text(re.compile(r"Changed Plans Two")).first).to_be_visible()
+            ana = login(browser, url, "ana", "pw-ana")
+            ana.get_by_role("tab", name="Approvals").click()
+            pending = ana.locator("#ns-pending label")
+            expect(pending.filter(has_text="Changed Plans Two")).to_have_count(1)
+            expect(pending.filter(has_text=re.compile(r"'Changed Plans'"))).to_have_count(0)
+            time.sleep(0.6)
+            ana.screenshot(path=shots / "approvals-changed.png")
+        except Exception:
+            for name, page in (("ben", ben), ("ana", ana)):
+                if page is not None:
+                    page.screenshot(path=shots / f"failure-{name}.png")
+            print(f"failure screenshots: {shots}")
+            raise
+        finally:
+            browser.close()
