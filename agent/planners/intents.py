@@ -24,6 +24,9 @@ SPLIT = re.compile(
     re.IGNORECASE)  # "cut display by 20%, it's saturated anyway": the reason is a clause of its own
 
 
+PREAMBLE = re.compile(  # greetings and apologies before the request: no clause of their own
+    r"^\s*(?:(?:hi|hello|hey|morning|good (?:morning|afternoon))(?: all| team| there| both| everyone)?[,!.]*\s*)?"
+    r"(?:(?:sorry|apologies)(?: if| for| to)[^,.!?]{0,60}[,.!?]\s*(?:but\s+)?|quick question[,:.!-]*\s*)?", re.I)
 QUOTED = re.compile(r"(?<!\w)([\"“'‘])[^\"”'’]{3,300}?[\"”'’](?=\s|$|[,.;:!?])")
 
 
@@ -35,8 +38,8 @@ def clauses(text: str) -> list[str]:
         quoted.append(match.group(0))
         return f"\x00{len(quoted) - 1}\x00"
 
-    hidden = QUOTED.sub(hide, text)
-    parts = [p.strip(" ,.;") for p in SPLIT.split(hidden) if p and p.strip(" ,.;")]
+    hidden = PREAMBLE.sub("", QUOTED.sub(hide, text))
+    parts = [p.strip(" ,.;-–—") for p in SPLIT.split(hidden) if p and p.strip(" ,.;-–—")]
     parts = [re.sub(r"^(?:and|also|plus|separately|and separately|and also)\b[\s,]*", "", p, flags=re.I) or p
              for p in parts]
     shown = [re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], p) for p in parts if p]

@@ -202,11 +202,11 @@ class OfflinePlanner:
         step = {"name": name, "args": action_args(text, spec, env)}
         last = (state.get("last_tool") or {}).get("name")
         planned = [s["name"] for s in steps if "name" in s]
+        carry_thread_args(step, spec, state, text, planned)  # first: a plan's source decides what must run before
         before = prerequisites(step, spec, text, tools, env, planned + ([last] if last else []))
         carry_thread_run(step, spec, state, planned)
         carry_thread_content(step, spec, state, text, planned)
         carry_thread_plan(step, spec, state, text, planned)
-        carry_thread_args(step, spec, state, text, planned)
         before = sorted((b for b in before if b["name"] not in planned), key=lambda b: tools[b["name"]].approval)
         earlier = [s for s in steps if "name" in s] + before
         props = spec.json_schema().get("properties", {})
@@ -350,8 +350,10 @@ class OfflinePlanner:
         picked = self.pick(question, tools, env)
         if not (self.is_follow_up(question) or (picked is None and BACK.search(question))):
             return None  # (a question about "it" that fits no tool of its own asks about the last result)
-        if picked and tools[picked].approval:
-            return None  # "save them as an audience called …": an instruction, planned as one
+        if picked and tools[picked].approval and (said_verb(picked, tools[picked], question) or self.merge(
+                last["args"], question, tools[last["name"]], env) == last["args"]):
+            return None  # "save them as an audience called …": an instruction, planned as one (but "switch the
+            # channel to SMS" after a plan changes the plan: no action is named and the plan's inputs change)
         spec = tools[last["name"]]
         merged = self.merge(last["args"], question, spec, env)
         ranked = score_tools(question, tools)

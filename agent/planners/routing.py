@@ -180,7 +180,9 @@ def out_of_scope(text: str, channels: list[str] = ()) -> str | None:
         return why
     media = {re.sub(r"(?<=[a-z]{3})s$", "", m.group(1).lower()) for m in OFFLINE_MEDIA.finditer(asked)} - {
         c.lower() for c in channels}
-    held = [c for c in channels if re.search(rf"\b{re.escape(c)}\b", asked, re.I)]
+    efforts = re.sub(r"\b(?:big|major|final|seasonal|holiday|tv|television|radio|\w+ly)\s+push\b", " ", asked,
+                     flags=re.I)  # "a big TV push": an effort in that medium, not the push channel
+    held = [c for c in channels if re.search(rf"\b{re.escape(c)}\b", efforts, re.I)]
     if media and not held:
         named = " or ".join(m.upper() if len(m) <= 4 else m for m in sorted(media))
         return (f"the warehouse holds no {named} data: its channels are "

@@ -77,18 +77,26 @@ CORRECTION = re.compile(r"(?:\b(?:make it|make that|change (?:it|that) to|do|use
                         r"|\binstead of\s+(?P<old2>[\w%.£$€]+)\s*,?\s*(?:do|use|make it)?\s*(?P<new2>[\w%.£$€]+)", re.I)
 
 
+CHANGE = re.compile(r"\b(?:actually|sorry|meant|should be|change (?:it|that)|make (?:it|that)|instead|correction|"
+                    r"rather)\b", re.I)
+PERCENT = re.compile(r"\d+(?:\.\d+)?\s?%")
+
+
 def corrected(text: str, state: dict) -> str | None:
     """The request before, with what this message swaps in it: "actually make it 5 %, not 10" or "do affiliate
     instead of video" → the earlier instruction with 10 → 5 or video → affiliate (None: no such swap)."""
-    m = CORRECTION.search(text)
-    if not m:
-        return None
-    new, old = (m.group("new"), m.group("old")) if m.group("new") else (m.group("new2"), m.group("old2"))
-    new, old = new.strip(".,"), old.strip(".,")
     users = [str(msg.get("content") or "") for msg in state.get("messages") or [] if msg.get("role") == "user"]
     before = next((u for u in reversed(users) if u.strip() != text.strip()), None)
     if not before:
         return None
+    m = CORRECTION.search(text)
+    if m:
+        new, old = (m.group("new"), m.group("old")) if m.group("new") else (m.group("new2"), m.group("old2"))
+    elif CHANGE.search(text) and len(now := PERCENT.findall(text)) == 1 and len(was := PERCENT.findall(before)) == 1:
+        new, old = now[0], was[0]  # "I think my manager actually said 20% - could you change that?"
+    else:
+        return None
+    new, old = new.strip(".,"), old.strip(".,")
     if old.endswith("%") and re.fullmatch(r"[\d.]+", new):
         new += "%"  # "make it 5, not 10 %": the unit said once
     pattern = rf"(?<![\w.]){re.escape(old)}(?![\w.])"
@@ -103,11 +111,14 @@ def go_ahead(text: str, state: dict, tools: dict[str, ToolSpec], env, picked: st
     no tool of its own ("perfect, ship it" after a campaign plan, "put that split live" after an allocation): the
     action the analysis' inputs and result fill most (its arguments, its recommended plan, a run it needs)."""
     last = (state.get("last_tool") or {}).get("name")
-    if picked is not None or last not in tools or tools[last].approval or last_draft(state) is not None:
+    if last not in tools or tools[last].approval or last_draft(state) is not None:
         return None
     if mood(text) != "instruction" or not GO_AHEAD.search(text):
         return None  # ("make them more premium" changes the analysis; it does not carry it out)
-    best, best_carried = None, 0
+    if picked is not None:  # "Looks right. Launch it.": the action it names, carrying the analysis out
+        return picked if tools[picked].approval and named(picked, text) else None
+    shared = set(tools[last].json_schema().get("properties", {}))
+    best, best_carried = None, (0, 0)
     for name, spec in tools.items():
         if not spec.approval:
             continue
@@ -116,7 +127,8 @@ def go_ahead(text: str, state: dict, tools: dict[str, ToolSpec], env, picked: st
         carry_thread_plan(step, spec, state, text, [])
         carry_thread_args(step, spec, state, text, [])
         needs = any(last in choices.values() for choices in spec.requires.values())
-        carried = len(step["args"]) - said + needs
-        if carried > best_carried:
+        carried = (len(step["args"]) - said + needs,  # what it fills, then how many inputs it shares with the analysis
+                   len(shared & set(spec.json_schema().get("properties", {}))))
+        if carried[0] and carried > best_carried:
             best, best_carried = name, carried
     return best

@@ -32,7 +32,7 @@ def _drafted(name: str, args: dict, request: str = "a-1") -> list[dict]:
 # --- chat shorthand and numbers said in words --------------------------------------------------------------------
 
 def test_shorthand_days_and_spoken_numbers_before_a_unit_are_written_out():
-    assert written_out("pls bump search up 20% starting tmrw") == "pls bump search up 20% starting tomorrow"
+    assert written_out("pls bump search up 20% starting tmrw") == "please bump search up 20% starting tomorrow"
     assert written_out("cut video by fifteen per cent") == "cut video by 15 per cent"
     assert written_out("move twenty grand from display") == "move 20k from display"
     assert written_out("a hundred and fifty a day, twenty-five percent") == "150 a day, 25 percent"
@@ -259,3 +259,85 @@ def test_of_the_x_ones_names_the_population_not_the_question(tools, env):
     assert steps == [{"name": "predict_clv", "args": {"among": "churn-abc"}}]
     steps = agenda("save the high risk ones as 'October Rescue' for email", tools, env, last_tool=last)
     assert names(steps) == ["create_audience"] and steps[0]["args"]["name"] == "October Rescue"
+
+
+# --- sixth round (split H, read after its blind measurement) ------------------------------------------------------
+
+def test_month_names_are_whole_words_and_orders_said_in_words(tools):
+    from agent.planners.extract.quantities import NOT_A_FIELD_NUMBER
+
+    assert NOT_A_FIELD_NUMBER.findall("a 2 markov chain, 2 marketing emails, 5 march, may 4") == ["5 march", "may 4"]
+    args = extract_args(written_out("removal effects from a second-order Markov chain"),
+                        tools["attribute_conversions"].json_schema(), TODAY, VOCAB,
+                        tools["attribute_conversions"].synonyms)
+    assert args["markov_order"] == 2 and args["model"] == "markov"
+
+
+def test_chat_shorthand_reaches_the_tools(tools, env):
+    assert written_out("r ppl mad abt delivery lately") == "are people mad about delivery lately"
+    assert names(agenda(written_out("how did video do last mnth + any weird days in conv"), tools, env)) == [
+        "campaign_report", "detect_anomalies"]
+    steps = agenda(written_out("move 80/day from display to affil"), tools, env)
+    assert steps[0]["args"]["daily_budgets"] == {"display": 420.0, "affiliate": 280.0}
+
+
+def test_instructions_said_politely_plainly_or_after_so(tools, env):
+    steps = agenda("video from 560 to 500 a day please", tools, env)
+    assert steps == [{"name": "update_budget", "args": {"daily_budgets": {"video": 500.0}}}]
+    steps = agenda("Affiliates are printing money right now so triple their daily budget from tomorrow", tools, env)
+    assert names(steps) == ["update_budget"] and steps[0]["args"]["daily_budgets"] == {"affiliate": 600.0}
+    steps = agenda("Hi! would it be possible to put the customers most likely to stop buying into an audience called "
+                   "'Autumn Rescue'?", tools, env)
+    assert names(steps)[-1] == "create_audience" and steps[-1]["args"]["name"] == "Autumn Rescue"
+    steps = agenda("could you please draft a budget change that reduces display by 10%?", tools, env)
+    assert steps[0]["args"]["daily_budgets"] == {"display": 450.0}
+
+
+def test_text_is_the_sms_channel_and_push_it_to_monday_postpones(tools, env):
+    steps = agenda("Text the Winback October list tomorrow at 18:30 with 'Basket misses you'. Keep a 20% control group.",
+                   tools, env)
+    assert steps[-1]["args"]["channel"] == "sms" and steps[-1]["args"]["send_at"] == "2026-10-01T18:30:00"
+    draft = {"audience": "Winback October", "channel": "email", "variant": "Last chance",
+             "send_at": "2026-10-02T09:00:00", "holdout_pct": 0.1}
+    steps = agenda(written_out("Push it to Monday, same time; nothing else changes."), tools, env,
+                   messages=_drafted("schedule_campaign", draft))
+    assert steps[0]["args"] == {**draft, "send_at": "2026-10-05T09:00:00"}
+
+
+def test_a_correction_without_not_swaps_the_one_share_said(tools, env):
+    messages = _drafted("update_budget", {"daily_budgets": {"display": 450.0}}, "a-1")
+    messages[0]["content"] = "Hi, could you please draft a budget change that reduces display by 10%?"
+    steps = agenda("Oh, I'm so sorry, I think my manager actually said 20% - could you change that?", tools, env,
+                   messages=messages)
+    assert steps[0]["args"]["daily_budgets"] == {"display": 400.0} and steps[0]["replaces"] == "a-1"
+
+
+def test_after_a_plan_launch_it_keeps_its_audience_and_ship_it_is_the_launch(tools, env):
+    plan = {"name": "plan_campaign", "args": {"saved_audience": "Winback October", "channel": "email",
+                                              "holdout_pct": 0.1, "source": "audience"}}
+    steps = agenda("Looks right. Launch it.", tools, env, last_tool=plan)
+    assert names(steps) == ["launch_campaign"]  # no churn run first: the plan's audience is the source
+    assert (steps[0]["args"]["source"], steps[0]["args"]["saved_audience"]) == ("audience", "Winback October")
+    churn_plan = {"name": "plan_campaign", "args": {"source": "churn", "channel": "email"}}
+    assert names(agenda("ok ship it", tools, env, last_tool=churn_plan))[-1] == "launch_campaign"
+    steps = agenda("Switch the channel to SMS and set the holdout to 15%.", tools, env, last_tool=churn_plan)
+    assert steps == [{"name": "plan_campaign", "args": {"source": "churn", "channel": "sms", "holdout_pct": 0.15}}]
+
+
+def test_greetings_are_no_clause_and_a_tv_push_is_no_push_channel(tools, env):
+    from agent.planners.intents import clauses
+    from agent.planners.routing import out_of_scope
+
+    assert clauses("Hi, sorry if this is a silly question, but are we allowed to put emoji in subject lines?") == [
+        "are we allowed to put emoji in subject lines?"]
+    assert out_of_scope("We're planning a big TV push in November: what did our TV GRPs deliver?",
+                        VOCAB["channel"]) is not None
+    assert out_of_scope("how did push do in November?", VOCAB["channel"]) is None
+
+
+def test_a_robust_z_score_scan_is_anomaly_detection(tools, env):
+    steps = agenda("Robust z-score scan of weekly CPA, all channels pooled, last 180 days; flag anything beyond 3.5.",
+                   tools, env)
+    assert names(steps) == ["detect_anomalies"]
+    assert {k: steps[0]["args"][k] for k in ("metric", "grain", "threshold")} == {"metric": "cpa", "grain": "week",
+                                                                                "threshold": 3.5}

@@ -72,6 +72,8 @@ def _refuse_nobody(info: dict, channel: str) -> None:
 @register(example=ScheduleParams(audience="At-risk high value", variant="We miss you: 15% off your next order",
                                  send_at=datetime(2026, 10, 5, 9, 0)), approval=True,
           preview=preview_schedule_campaign, key_metrics=("recipients", "holdout", "excluded_no_consent", "delivery"),
+          synonyms={"sms": ["sms", "text message", "texts", "text them", "text the", "texting"],
+                    "push": ["push", "push notification", "app notification"]},
           requests=["schedule the campaign to this audience", "send the win-back email next Monday at 9",
                     "queue the send with a 10% holdout", "launch the email to the at-risk audience",
                     "schedule a push notification to the new customers", "send this subject line to the audience"])

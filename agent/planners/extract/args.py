@@ -255,6 +255,7 @@ def _column(field: Field, question: Question) -> str | None:
 
     columns = {c.name for t in TABLES if t.kind == "canonical" for c in t.columns if not c.pii}
     low = question.text.lower()
+    low = re.sub(r"\b[a-z_]+\.([a-z_]+)\b", r"\1", low)  # "by customers.country": the column, as an analyst writes it
     said = [*re.finditer(r"\b(?:by|per|across|for each)\s+([a-z_]+(?:\s+[a-z_]+)?)", low),  # "split by country"
             *re.finditer(r"\b(?:for|among|between)\s+(?:the\s+)?([a-z_]+(?:\s+[a-z_]+)?)\s+(?:than|vs\.?|versus|"
                          r"compared|and non)", low)]  # "better for loyalty members than for non-members"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agent.planners.extract.quantities import MONTH
+
 FRACTIONS = {"a tenth": 0.1, "one tenth": 0.1, "a fifth": 0.2, "one fifth": 0.2, "a quarter": 0.25,
              "one quarter": 0.25, "a third": 1 / 3, "one third": 1 / 3, "half": 0.5, "a half": 0.5,
              "two thirds": 2 / 3, "three quarters": 0.75, "a twentieth": 0.05}
@@ -24,12 +26,13 @@ UP = (r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|doubl
 DOWN = r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|slash|halve|shrink|take|remove|less on|spend less"
 MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
 INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
-    rf"(?:^|[-–—:;>→]\s|,\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|just|"
-    rf"let'?s|let us|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|we want to|"
+    rf"(?:^|[-–—:;>→.!]\s|,\s|\bso\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|"
+    rf"just|let'?s|let us|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|"
+    rf"we want to|would it be possible to|is it possible to|would you mind|could you possibly|could we|can we please|"
     rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
     rf"queue|book|launch|email|e-mail|text|sms|push|apply|implement|enact|execute|activate|roll out|go live|"
     rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
-    rf"gather|collect|compile|load|assemble)\b"
+    rf"gather|collect|compile|load|assemble|draft|prepare|reschedule|postpone|move)\b"
     rf"(?!\s+(?:me|us)\b(?!\s+(?:an?|the)\s+(?:[\w-]+\s+){{0,2}}(?:audience|list|campaign|send)))", re.I)
 CHANNEL_VERB = re.compile(r"\b(?:email|e-mail|text|sms|push|mail|message)$", re.I)
 CHANNEL_OBJECT = re.compile(r"^\s+(?:the|our|all|every|them|those|these|it|this|that|customers?|people|users?|"
@@ -37,10 +40,12 @@ CHANNEL_OBJECT = re.compile(r"^\s+(?:the|our|all|every|them|those|these|it|this|
 LIVE = re.compile(r"\b(?:put|make|push|take|set|go|switch|turn)\b[^.?!]{0,40}\blive\b|\bgo ahead\b|"
                   r"\b(?:apply|implement|enact|action|adopt|execute|use|activate)\b", re.I)
 HYPOTHETICAL = re.compile(
-    r"\b(?:what if|what would|what happens|what'?d happen|would it|would we|would that|should we|should i|"
+    r"\b(?:what if|what would|what happens|what'?d happen|would it(?! be possible)|would we|would that|should we|should i|"
     r"could we|can we afford|how should|how would|how much would|if we|if i|suppose|imagine|simulate|"
     r"scenario|what-if|hypothetical(?:ly)?|don'?t change|do not change|without changing|don'?t (?:apply|touch)|"
-    r"just (?:a|as a) (?:test|what|thought|check)|is it worth|worth it\?)", re.I)
+    r"just (?:a|as a) (?:test|what|thought|check)|is it worth|worth it\?|plan only|nothing goes out|"
+    r"(?:don'?t|do not) send|just (?:a |the )?plan\b)", re.I)
+FROM_TO = re.compile(r"\bfrom\s+[$€£]?\d[\d,.]*k?\s*(?:a day|/day|per day|daily)?\s+to\s+[$€£]?\d", re.I)
 QUESTION_START = re.compile(r"^\s*(?:how|what|which|who|whom|why|where|when|is|are|was|were|do|does|did|can|could|"
                             r"should|would|will|has|have|any)\b", re.I)
 
@@ -53,8 +58,8 @@ def mood(text: str) -> str:
     if verb and CHANNEL_VERB.search(verb.group(0)) and text.rstrip().endswith("?") and not CHANNEL_OBJECT.search(
             text[verb.end():]):
         verb = None  # "ok and just email + affiliate?": channels named in a question, not "email the VIPs"
-    if verb or (LIVE.search(text) and not QUESTION_START.search(text)):
-        return "instruction"
+    if verb or ((LIVE.search(text) or FROM_TO.search(text)) and not QUESTION_START.search(text)):
+        return "instruction"  # (… or "video from 560 to 500 a day pls": a change said without a verb)
     return "question"
 
 
@@ -80,8 +85,8 @@ PERIOD_SAID = re.compile(r"\b(?:this|next|over the|for the|per|a|each) (week|mon
 def _quantity(text: str) -> Quantity | None:
     """The first share or amount in a piece of an instruction."""
     low = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())
-    low = re.sub(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|"
-                 r"sep|oct|nov|dec)[a-z]*\b|\b(?:19|20)\d\d\b|\bat \d{1,2}\b", " ", low)
+    low = re.sub(rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}|\b(?:19|20)\d\d\b|"
+                 r"\bat \d{1,2}\b", " ", low)
     share, amount = SHARE.search(low), AMOUNT.search(low)
     if share and (not amount or share.start() <= amount.start() or share.group(1)):
         if share.group(1):
@@ -124,7 +129,7 @@ def _roles(piece: str, channels) -> list[tuple[str, str]]:
                 if not (left_out and re.search(rf"(?<![\w-]){re.escape(c.lower())}(?![\w-])", left_out.group(1)))]
     found = []
     for channel in channels:
-        for m in re.finditer(rf"(?<![\w-]){re.escape(channel.lower())}(?![\w-])", low):
+        for m in re.finditer(rf"(?<![\w-]){re.escape(channel.lower())}s?(?![\w-])", low):  # "affiliates" too
             before = low[max(0, m.start() - 16):m.start()]
             if re.search(r"\b(?:from|out of|off|away from)\s+(?:the\s+|our\s+)?$", before):
                 role = "source"
@@ -140,8 +145,8 @@ def _roles(piece: str, channels) -> list[tuple[str, str]]:
 
 def _direction(piece: str) -> str | None:
     low = piece.lower()
-    up, down = re.search(rf"\b(?:{UP})\b|\bup\b|\bmore\b|\bhigher\b", low), re.search(
-        rf"\b(?:{DOWN})\b|\bdown\b|\bless\b|\blower\b", low)
+    up, down = re.search(rf"\b(?:{UP})(?:s|es|d|ed|ing)?\b|\bup\b|\bmore\b|\bhigher\b", low), re.search(
+        rf"\b(?:{DOWN})(?:s|es|d|ed|ing)?\b|\bdown\b|\bless\b|\blower\b", low)  # "a change that reduces …"
     if up and down:
         return "up" if up.start() < down.start() else "down"
     return "up" if up else "down" if down else None
@@ -226,7 +231,8 @@ def _set_amounts(piece: str, roles: list[tuple[str, str]]) -> dict[str, float]:
     out = {}
     for channel, _ in roles:
         name = re.escape(channel.lower())
-        m = (re.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|monthly|budget|spend|spending|the|to|up|down))*?\s+"
+        m = (re.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|monthly|budget|spend|spending|the|to|up|down|"
+                       rf"from\s+[$€£]?[\d.,]+k?(?:\s*(?:a day|/day|per day))?))*?\s+"
                        rf"(?:to|at|=)\s+(?!(?:{'|'.join(re.escape(c) for c, _ in roles)})\b)(.{{0,30}})", low)
              or re.search(rf"^(.{{0,30}}?)\s+(?:a|per)\s+day\s+(?:on|for)\s+{name}\b", low))
         if m and (quantity := _quantity(m.group(1))) and quantity.amount is not None and quantity.share is None:

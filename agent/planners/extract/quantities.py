@@ -40,13 +40,15 @@ DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 NUMBER = re.compile(r"(?<![\w.])[$€£]?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?![\w.]*\d)\s?"
                     r"(%|percent\b|per cent\b|pp\b|percentage points?\b|k\b|thousand\b|mn\b|m\b|million\b|"
                     r"-?(?:day|week|month|year)s?\b)?", re.I)  # "a 2-year horizon" as "2 years"
+MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
+         r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b")  # whole month names only: "2 Markov" is no 2 March
 NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that are structure, not values
-    r"\b\d{4}-\d{2}-\d{2}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|"
-    r"jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
-    r"(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}|\b{MONTH}"
+    r"\.?\s+\d{1,2}(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
     r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|\bat\s+\d{1,2}(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d)|,\d{3})"
     r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b"
-    r"|\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount(?!\s+rate))\b", re.I)  # an offer ("15% off"), not a field's value
+    r"|\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount(?!\s+rate))\b",  # an offer ("15% off"), no value
+    re.I)
 BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:ped)? (?:at|to)|limit(?:ed)? to|"
                 r"maximum(?: of)?|max(?:imum)?(?: of)?|within)",
          "min": r"(?:at least|no less than|not less than|minimum(?: of)?|min(?:imum)?(?: of)?)"}

@@ -76,7 +76,12 @@ SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "tmrow": 
              "2morrow": "tomorrow", "tomoz": "tomorrow", "yday": "yesterday", "ystd": "yesterday",
              "yest": "yesterday", "tdy": "today", "2day": "today", "nxt": "next", "wk": "week", "wks": "weeks",
              "mth": "month", "mths": "months", "qtr": "quarter", "mon": "Monday", "tues": "Tuesday",
-             "weds": "Wednesday", "thurs": "Thursday", "thur": "Thursday", "thu": "Thursday", "fri": "Friday"}
+             "weds": "Wednesday", "thurs": "Thursday", "thur": "Thursday", "thu": "Thursday", "fri": "Friday",
+             "mnth": "month", "mnths": "months", "chnl": "channel", "chnls": "channels", "conv": "conversions",
+             "convs": "conversions", "affil": "affiliate", "affils": "affiliates", "ppl": "people", "abt": "about",
+             "prob": "probability", "w": "with", "u": "you", "ur": "your", "urself": "yourself", "r": "are",
+             "pls": "please", "plz": "please", "thx": "thanks", "b4": "before", "msg": "message", "msgs": "messages",
+             "cust": "customers", "custs": "customers", "rev": "revenue", "perf": "performance", "vs.": "vs"}
 UNITS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
          "seventeen": 17, "eighteen": 18, "nineteen": 19, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
          "six": 6, "seven": 7, "eight": 8, "nine": 9}
@@ -103,6 +108,10 @@ def written_out(text: str) -> str:
     per cent" → 15 per cent, "twenty grand" → 20k)."""
     text = re.sub(r"\b[A-Za-z0-9]+\b", lambda m: SHORTHAND.get(m.group(0).lower(), m.group(0))
                   if m.group(0).islower() or m.group(0).istitle() else m.group(0), text)
+    text = re.sub(r"\b(first|second|third|1st|2nd|3rd)[- ]order\b",
+                  lambda m: f"order {ORDINALS[m.group(1).lower()]}", text, flags=re.I)  # "second-order Markov"
+    text = re.sub(r"\bpush (it|that|this|them|the send|the email|the campaign)( back)? (to|until|till)\b",
+                  r"reschedule \1 to", text, flags=re.I)  # "push it to Monday" postpones; it is no push channel
     text = SPOKEN.sub(_spoken, text)
     text = re.sub(r"\b(?:a|one) (tenth|fifth|quarter|twentieth) of\b",
                   lambda m: f"{FRACTION_PCT[m.group(1).lower()]}% of", text, flags=re.I)  # "hold out a fifth of them"

@@ -216,6 +216,7 @@ def _metrics(journeys: Journeys, credit: dict[str, Credit], removal: RemovalEffe
                                "markov", "shapley", "time decay", "time-decay", "position based", "u-shaped",
                                "removal effect"]},
           synonyms={"lookback_days": ["lookback", "look-back", "look back", "attribution window", "conversion window"],
+                    "markov_order": ["order", "markov order", "chain order"],
                     "time_decay": ["time decay", "time-decay", "decay"],
                     "position_based": ["u-shaped", "position-based"],
                     "linear": ["equal credit", "even credit"],
