@@ -106,7 +106,7 @@ def _refresh(path: str, old: _Entry | None, gen: int, window: int, full: int) ->
                 con, "SELECT DISTINCT channel FROM touchpoints WHERE touchpoint_id < 100000")) | {"email", "sms", "push"})
         if old is None or "customer_segments" in changed:
             entry.runs = _segment_runs(con, entry.runs)
-        experiments, audiences, campaigns, saved = con.execute(SMALL).fetchone()
+        experiments, audiences, campaigns, saved = _small(con)
         entry.saved_at = dict(saved or [])
         entry.vocab = {
             "channel": entry.channels,
@@ -132,6 +132,19 @@ SMALL = """SELECT (SELECT list((experiment_id, lower(name))) FROM experiments),
                                                          UNION SELECT campaign_id FROM campaign_launches)),
     (SELECT list((run_id, saved_at)) FROM saved_runs WHERE output_table = 'customer_segments')"""
 """The small tables, read on every refresh in one statement."""
+
+
+def _small(con) -> tuple:
+    """The small tables: one statement on DuckDB; on another engine (Spark has no DuckDB lists and tuples), one
+    portable statement each."""
+    from tools.warehouse.backends import engine_of
+
+    if engine_of(con) == "duckdb":
+        return con.execute(SMALL).fetchone()
+    return (con.execute("SELECT experiment_id, lower(name) FROM experiments").fetchall(),
+            _col(con, "SELECT name FROM audiences ORDER BY created_at DESC LIMIT 50"),
+            _col(con, "SELECT campaign_id FROM campaigns UNION SELECT campaign_id FROM campaign_launches ORDER BY 1"),
+            con.execute("SELECT run_id, saved_at FROM saved_runs WHERE output_table = 'customer_segments'").fetchall())
 
 
 def _col(con, sql: str) -> list:

@@ -269,7 +269,7 @@ class Handlers:
         elsewhere approved or rejected a draft), the approvals list and the threads' ◆ marks."""
         page, reader, skip = self._page(request), self.reader_of(request), gr.skip()
         if page["busy"] or not thread_id:
-            return skip, self.pending_list(reader=reader, keep=selected_rid), skip
+            return skip, self.pending_list(reader=reader, keep=selected_rid, periodic=True), skip
         try:
             history = self.ns.history(thread_id, user=reader)
         except NotPermitted:
@@ -278,16 +278,20 @@ class Handlers:
         new = [m for m in history if m["role"] == "assistant" and "(request `" in m["content"]
                and m["content"][:1] in "✓✗↩◷" and not any(m["content"] in text for text in shown)]
         if not new:
-            return skip, self.pending_list(reader=reader, keep=selected_rid), skip
+            return skip, self.pending_list(reader=reader, keep=selected_rid, periodic=True), skip
         chat = list(chat or []) + [outcome_message(m["content"]) for m in new]
         page["chat"] = chat
-        return chat, self.pending_list(reader=reader, keep=selected_rid), self.thread_list(current=thread_id, reader=reader)
+        return chat, self.pending_list(reader=reader, keep=selected_rid, periodic=True), self.thread_list(current=thread_id, reader=reader)
 
     # ---- approvals: the inbox, one entry per draft ---------------------------------------------------------
-    def pending_list(self, request: gr.Request = None, keep: str | None = None, reader: str | None = None):
+    def pending_list(self, request: gr.Request = None, keep: str | None = None, reader: str | None = None,
+                     periodic: bool = False):
+        """The approvals list. A periodic refresh leaves the selection to the page (a request clicked while the
+        refresh ran stays selected) unless the request it saw selected has been decided elsewhere."""
         rows = self.ns.inbox(user=reader or self.reader_of(request))
-        value = keep if any(p["id"] == keep for p in rows) else None
-        return gr.update(choices=[(R.pending_label(p), p["id"]) for p in rows], value=value,
+        present = any(p["id"] == keep for p in rows)
+        value = {} if periodic and (keep is None or present) else {"value": keep if present else None}
+        return gr.update(choices=[(R.pending_label(p), p["id"]) for p in rows], **value,
                          label=f"Waiting for a decision ({len(rows)})")
 
     def show_pending(self, rid, request: gr.Request = None):
