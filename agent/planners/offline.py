@@ -39,6 +39,7 @@ from agent.planners.steps import (
     missing_inputs,
     names_one_of,
     prerequisites,
+    said_verb,
     suppliable,
 )
 from tools.registry import ToolSpec
@@ -72,14 +73,6 @@ STATED = re.compile(r"^(?!\s*(?:how|what|which|who|whom|why|where|when|is|are|wa
                     r"have been|looks?|seems?|feels?)\b[^?]*$", re.I)  # a statement of fact, not a question
 POINTS_BACK = re.compile(r"\b(?:its|their|it|them|that one|this one)\b", re.I)
 BOUND = re.compile(r"exceeds the ±(\d+(?:\.\d+)?)\s?% bound")  # why a draft came back from prepare_action
-
-
-def said_verb(name: str, spec: ToolSpec, text: str) -> bool:
-    """Whether the text says the action's verb: its name's first word ("launch") or a phrase of the concept the tool
-    declares under that word ("go live with" for launch_campaign, "save them as" for create_audience)."""
-    verb = name.split("_")[0]
-    phrases = [verb, *spec.concepts.get(verb, ())]
-    return any(re.search(rf"\b{re.escape(p)}", text, re.I) for p in phrases)
 
 
 @dataclass

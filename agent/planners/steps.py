@@ -29,6 +29,14 @@ IT = re.compile(r"\b(it|that|this|them|the plan|the split|the recommendation|the
                 r"the rest)\b", re.I)  # "… and make it live", "… and give the money to video"
 
 
+def said_verb(name: str, spec: ToolSpec, text: str) -> bool:
+    """Whether the text says the action's verb: its name's first word ("launch") or a phrase of the concept the tool
+    declares under that word ("go live with" for launch_campaign, "save them as" for create_audience)."""
+    verb = name.split("_")[0]
+    phrases = [verb, *spec.concepts.get(verb, ())]
+    return any(re.search(rf"\b{re.escape(p)}", text, re.I) for p in phrases)
+
+
 def action_args(text: str, spec: ToolSpec, env) -> dict:
     """What an instruction says for an action: the schema's fields, and per-channel amounts computed against what
     the parameter holds now (`current` values in the vocabulary) for relative changes."""

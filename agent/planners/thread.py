@@ -16,7 +16,7 @@ import re
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import HYPOTHETICAL, mood
 from agent.planners.extract.periods import parse_day, parse_time
-from agent.planners.steps import action_args, carry_thread_args, carry_thread_plan
+from agent.planners.steps import action_args, carry_thread_args, carry_thread_plan, said_verb
 from tools.registry import ToolSpec
 
 DRAFTED = "DRAFTED, NOT RUN: "
@@ -24,11 +24,6 @@ GO_AHEAD = re.compile(r"\b(?:ship|send|launch|run with|roll out|execute|action|a
                       r"\b|\bgo ahead\b|\bgo for it\b|\bmake it (?:so|happen|live)\b|\blet'?s do (?:it|this|that)\b|"
                       r"\b(?:put|set|take|push|make|turn) (?:it|that|this|them|(?:the|that|this) \w+) (?:live|in place|"
                       r"into effect)\b|\bgo live\b", re.I)
-
-
-def named(tool: str, text: str) -> bool:
-    """Whether the text says the tool's verb ("launch" for launch_campaign)."""
-    return re.search(rf"\b{tool.split('_')[0]}", text, re.I) is not None
 
 
 def last_draft(state: dict) -> dict | None:
@@ -57,7 +52,7 @@ def amended_draft(text: str, state: dict, tools: dict[str, ToolSpec], env, picke
     draft = last_draft(state)
     if draft is None or draft["name"] not in tools:
         return None
-    if picked not in (None, draft["name"]) and not (tools[picked].approval and not named(picked, text)):
+    if picked not in (None, draft["name"]) and not (tools[picked].approval and not said_verb(picked, tools[picked], text)):
         return None  # another tool asked for; an action only inferred ("make it Monday") is not a new request
     if mood(text) == "hypothetical" or HYPOTHETICAL.search(text):
         return None
@@ -116,7 +111,7 @@ def go_ahead(text: str, state: dict, tools: dict[str, ToolSpec], env, picked: st
     if mood(text) != "instruction" or not GO_AHEAD.search(text):
         return None  # ("make them more premium" changes the analysis; it does not carry it out)
     if picked is not None:  # "Looks right. Launch it.": the action it names, carrying the analysis out
-        return picked if tools[picked].approval and named(picked, text) else None
+        return picked if tools[picked].approval and said_verb(picked, tools[picked], text) else None
     shared = set(tools[last].json_schema().get("properties", {}))
     best, best_carried = None, (0, 0)
     for name, spec in tools.items():
