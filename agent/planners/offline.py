@@ -125,9 +125,9 @@ class OfflinePlanner:
                 steps = self.agenda_for(f"{asked['question']} {question}", state, tools, env)
                 if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
                     return steps
-        if state.get("messages") or state.get("last_tool"):  # a change to the draft just made, or the go-ahead for what an analysis prepared
+        if state.get("messages") or state.get("last_tool"):  # a change to the draft just made, or the go-ahead for
             picked = self.pick(question, tools, env)
-            if steps := thread.amended_draft(question, state, tools, env, picked):
+            if steps := thread.amended_draft(question, state, tools, env, picked):  # what an analysis prepared
                 return steps
             if name := thread.go_ahead(question, state, tools, env, picked):
                 return self.action_steps(name, question, [], state, tools, env)
@@ -240,8 +240,8 @@ class OfflinePlanner:
                     STATED.search(spans[0].text)) and POINTS_BACK.search(part):
                 spans[0] = Span(name, f"{spans[0].text}. {part}")  # "Paid social is crushing it. Let's double its
                 continue  # budget": the statement says what the instruction's "its" is, it asks for nothing
-            if spans and name != spans[-1].tool and len(part.split()) <= 5 and self.gives(part, tools[spans[-1].tool], env) \
-                    and not (name and self.gives(part, tools[name], env)):
+            if spans and name != spans[-1].tool and len(part.split()) <= 5 and self.gives(
+                    part, tools[spans[-1].tool], env) and not (name and self.gives(part, tools[name], env)):
                 spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step before
                 continue
             if name is None or (spans and spans[-1].tool == name):
