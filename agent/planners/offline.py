@@ -125,7 +125,7 @@ class OfflinePlanner:
                 steps = self.agenda_for(f"{asked['question']} {question}", state, tools, env)
                 if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
                     return steps
-        if state.get("messages") or state.get("last_tool"):  # a change to the draft just made, or the go-ahead for
+        if thread.may_continue(question, state):  # a change to the draft just made, or the go-ahead for
             picked = self.pick(question, tools, env)
             if steps := thread.amended_draft(question, state, tools, env, picked):  # what an analysis prepared
                 return steps
@@ -340,8 +340,11 @@ class OfflinePlanner:
         if not last or last.get("name") not in tools:
             return None
         question = WHO_OF.sub(" ", question)  # "ok, of the high-risk ones, who has the biggest lifetime value?"
-        picked = self.pick(question, tools, env)
-        if not (self.is_follow_up(question) or (picked is None and BACK.search(question))):
+        short = self.is_follow_up(question)
+        if not short and not BACK.search(question):
+            return None
+        picked = self.pick(question, tools, env)  # (only now: picking costs a turn's main overhead)
+        if not (short or picked is None):
             return None  # (a question about "it" that fits no tool of its own asks about the last result)
         if picked and tools[picked].approval and (said_verb(picked, tools[picked], question) or self.merge(
                 last["args"], question, tools[last["name"]], env) == last["args"]):

@@ -46,6 +46,12 @@ def last_draft(state: dict) -> dict | None:
     return None
 
 
+def may_continue(text: str, state: dict) -> bool:
+    """Whether the message can change the draft just made or give the go-ahead for an analysis (cheap, so the
+    planner picks a tool for it only then)."""
+    return last_draft(state) is not None or (bool(state.get("last_tool")) and GO_AHEAD.search(text) is not None)
+
+
 def amended_draft(text: str, state: dict, tools: dict[str, ToolSpec], env, picked: str | None) -> list[dict] | None:
     """The draft before with what this message changes, when the message gives the action new values and asks for
     no other tool ("Monday at 9, and hold out 15 %", "make it 20 % instead")."""
