@@ -137,7 +137,9 @@ SMALL = """SELECT (SELECT list((experiment_id, lower(name))) FROM experiments),
 def _small(con) -> tuple:
     """The small tables: one statement on DuckDB; on another engine (Spark has no DuckDB lists and tuples), one
     portable statement each."""
-    if getattr(con, "engine", "duckdb") == "duckdb":  # (tools.warehouse.backends.engine_of, without importing it)
+    from tools.warehouse import engine_of
+
+    if engine_of(con) == "duckdb":
         return con.execute(SMALL).fetchone()
     return (con.execute("SELECT experiment_id, lower(name) FROM experiments").fetchall(),
             _col(con, "SELECT name FROM audiences ORDER BY created_at DESC LIMIT 50"),

@@ -277,7 +277,7 @@ def ask_through_server(home: Path, runs: int, ports: range = server_load.PORTS) 
                "NORTHSTAR_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
         for var in ("OPENAI_API_KEY", "NORTHSTAR_SERVER", "NORTHSTAR_API_TOKEN"):
             env.pop(var, None)
-        port, log = _free_port(ports), work / "serve.log"
+        port, log = server_load.free_port(ports), work / "serve.log"
         with log.open("w") as out:
             proc = subprocess.Popen([sys.executable, "-m", "ui.cli.app", "--home", str(served), "serve", "--port",
                                      str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -296,20 +296,6 @@ def ask_through_server(home: Path, runs: int, ports: range = server_load.PORTS) 
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _free_port(ports: range) -> int:
-    import random
-    import socket
-
-    for port in random.sample(list(ports), len(ports)):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {ports.start}–{ports.stop - 1}")
 
 
 def _spark_target(spark: str | None, only, pairs, customers: int = DEFAULT_CUSTOMERS) -> str | None:

@@ -36,15 +36,16 @@ QUESTIONS = ["How did our channels perform last month?", "Did the spring email t
 USERS = {"ana": "approver", "ben": "analyst", "vic": "viewer"}
 
 
-def _port() -> int:
-    for port in random.sample(list(PORTS), len(PORTS)):
+def free_port(ports: range = PORTS) -> int:
+    """A free local port in `ports` (the bench's servers keep out of the test suite's ranges)."""
+    for port in random.sample(list(ports), len(ports)):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 8700–8749")
+    raise RuntimeError(f"no free port in {ports.start}–{ports.stop - 1}")
 
 
 def _stats(values: list[float]) -> dict:
@@ -53,7 +54,7 @@ def _stats(values: list[float]) -> dict:
 
 
 def _start(home: Path, tokens: dict[str, str]) -> tuple[subprocess.Popen, str, Path]:
-    port = _port()
+    port = free_port()
     log = home.parent / f"serve-{port}.log"
     env = {**os.environ, "NORTHSTAR_ROLES": ",".join(f"{u}:{r}" for u, r in USERS.items()),
            "NORTHSTAR_API_TOKENS": ",".join(f"{u}:{t}" for u, t in tokens.items()), "NORTHSTAR_LOG_LEVEL": "warning",

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -164,7 +165,11 @@ def ask(page, question: str) -> None:
     box.press("Enter")
 
 
-def test_browser_keep_chatting_while_another_user_approves(demo_copy, tmp_path):
+@contextmanager
+def two_users(demo_copy: Path, tmp_path: Path):
+    """A served UI with logins for ben (analyst) and ana (approver) over a warehouse with a churn run: yields
+    `sign_in(user)` (a page signed in as that user) and the screenshots folder; on a failure every page signed in
+    is screenshotted."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.agent.conftest import seed_churn_run
@@ -176,43 +181,49 @@ def test_browser_keep_chatting_while_another_user_approves(demo_copy, tmp_path):
     env = {"NORTHSTAR_UI_LOGINS": "ben:pw-ben,ana:pw-ana"}
     with gradio_server(demo_copy, env=env, port=next(PORTS)) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(executable), args=ARGS, headless=True)
-        ben = ana = None
+        pages: dict = {}
+        expect.set_options(timeout=120_000)
         try:
-            expect.set_options(timeout=120_000)
-            ben = login(browser, url, "ben", "pw-ben")
-            ask(ben, "Save the high risk churners as an audience called 'Browser Rescue'")
-            chat = ben.locator("#ns-chat")
-            expect(chat.get_by_text("Waiting for approval").first).to_be_visible()
-            # the conversation goes on: a real answer in the same thread, not "waiting for a decision"
-            ask(ben, "How did our channels perform last month?")
-            expect(chat.get_by_text(re.compile(r"ROAS \d")).first).to_be_visible()
-            expect(chat).not_to_contain_text("waiting for a decision")
-            assert outbox_rows(demo_copy / "warehouse.duckdb") == []
-
-            ana = login(browser, url, "ana", "pw-ana")  # another user, another session
-            ana.get_by_role("tab", name="Approvals").click()
-            ana.locator("#ns-pending label").filter(has_text="Browser Rescue").first.click()
-            expect(ana.locator("#ns-card")).to_contain_text("Requested by **ben**".replace("**", ""))
-            expect(ana.locator("#ns-approve")).to_be_enabled()
-            time.sleep(0.6)
-            ana.screenshot(path=shots / "approvals.png")
-            shutil.copy(shots / "approvals.png", DOCS_IMG / "approvals.png")
-            ana.locator("#ns-approve").click()
-            expect(ana.locator("#ns-decision")).to_contain_text("Approved by ana")
-
-            # the outcome is posted into ben's thread, where ben sees it without asking
-            expect(chat.get_by_text(re.compile(r"Approved by ana .*Created audience 'Browser Rescue'"))).to_be_visible()
-            time.sleep(0.5)
-            ben.screenshot(path=shots / "outcome.png")
-            shutil.copy(shots / "outcome.png", DOCS_IMG / "inbox-outcome.png")
+            yield (lambda user: pages.setdefault(user, login(browser, url, user, f"pw-{user}"))), shots
         except Exception:
-            for name, page in (("ben", ben), ("ana", ana)):
-                if page is not None:
-                    page.screenshot(path=shots / f"failure-{name}.png")
+            for name, page in pages.items():
+                page.screenshot(path=shots / f"failure-{name}.png")
             print(f"failure screenshots: {shots}")
             raise
         finally:
             browser.close()
+
+
+def test_browser_keep_chatting_while_another_user_approves(demo_copy, tmp_path):
+    from playwright.sync_api import expect
+
+    with two_users(demo_copy, tmp_path) as (sign_in, shots):
+        ben = sign_in("ben")
+        ask(ben, "Save the high risk churners as an audience called 'Browser Rescue'")
+        chat = ben.locator("#ns-chat")
+        expect(chat.get_by_text("Waiting for approval").first).to_be_visible()
+        # the conversation goes on: a real answer in the same thread, not "waiting for a decision"
+        ask(ben, "How did our channels perform last month?")
+        expect(chat.get_by_text(re.compile(r"ROAS \d")).first).to_be_visible()
+        expect(chat).not_to_contain_text("waiting for a decision")
+        assert outbox_rows(demo_copy / "warehouse.duckdb") == []
+
+        ana = sign_in("ana")  # another user, another session
+        ana.get_by_role("tab", name="Approvals").click()
+        ana.locator("#ns-pending label").filter(has_text="Browser Rescue").first.click()
+        expect(ana.locator("#ns-card")).to_contain_text("Requested by **ben**".replace("**", ""))
+        expect(ana.locator("#ns-approve")).to_be_enabled()
+        time.sleep(0.6)
+        ana.screenshot(path=shots / "approvals.png")
+        shutil.copy(shots / "approvals.png", DOCS_IMG / "approvals.png")
+        ana.locator("#ns-approve").click()
+        expect(ana.locator("#ns-decision")).to_contain_text("Approved by ana")
+
+        # the outcome is posted into ben's thread, where ben sees it without asking
+        expect(chat.get_by_text(re.compile(r"Approved by ana .*Created audience 'Browser Rescue'"))).to_be_visible()
+        time.sleep(0.5)
+        ben.screenshot(path=shots / "outcome.png")
+        shutil.copy(shots / "outcome.png", DOCS_IMG / "inbox-outcome.png")
     rows = outbox_rows(demo_copy / "warehouse.duckdb")
     assert len(rows) == 1 and "Browser Rescue" in rows[0][1] and rows[0][2] == "ana", rows
 
@@ -268,39 +279,20 @@ def test_browser_streams_queues_and_stops(demo_copy, tmp_path):
 
 
 def test_browser_a_changed_request_replaces_the_first_in_the_approvals_list(demo_copy, tmp_path):
-    """ben drafts a send, then changes its day and holdout in the next message: ana sees one request, the new one."""
-    from playwright.sync_api import expect, sync_playwright
+    """ben drafts an audience, then renames it in the next message: ana sees one request, the renamed one."""
+    from playwright.sync_api import expect
 
-    from tests.agent.conftest import seed_churn_run
-
-    executable = ensure_chromium()
-    seed_churn_run(demo_copy)
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    env = {"NORTHSTAR_UI_LOGINS": "ben:pw-ben,ana:pw-ana"}
-    with gradio_server(demo_copy, env=env, port=next(PORTS)) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(executable), args=ARGS, headless=True)
-        ben = ana = None
-        try:
-            expect.set_options(timeout=120_000)
-            ben = login(browser, url, "ben", "pw-ben")
-            ask(ben, "Save the high risk churners as an audience called 'Changed Plans'")
-            chat = ben.locator("#ns-chat")
-            expect(chat.get_by_text("Waiting for approval").first).to_be_visible()
-            ask(ben, "actually call it 'Changed Plans Two' instead of 'Changed Plans'")
-            expect(chat.get_by_text(re.compile(r"Changed Plans Two")).first).to_be_visible()
-            ana = login(browser, url, "ana", "pw-ana")
-            ana.get_by_role("tab", name="Approvals").click()
-            pending = ana.locator("#ns-pending label")
-            expect(pending.filter(has_text="Changed Plans Two")).to_have_count(1)
-            expect(pending.filter(has_text=re.compile(r"'Changed Plans'"))).to_have_count(0)
-            time.sleep(0.6)
-            ana.screenshot(path=shots / "approvals-changed.png")
-        except Exception:
-            for name, page in (("ben", ben), ("ana", ana)):
-                if page is not None:
-                    page.screenshot(path=shots / f"failure-{name}.png")
-            print(f"failure screenshots: {shots}")
-            raise
-        finally:
-            browser.close()
+    with two_users(demo_copy, tmp_path) as (sign_in, shots):
+        ben = sign_in("ben")
+        ask(ben, "Save the high risk churners as an audience called 'Changed Plans'")
+        chat = ben.locator("#ns-chat")
+        expect(chat.get_by_text("Waiting for approval").first).to_be_visible()
+        ask(ben, "actually call it 'Changed Plans Two' instead of 'Changed Plans'")
+        expect(chat.get_by_text(re.compile(r"Changed Plans Two")).first).to_be_visible()
+        ana = sign_in("ana")
+        ana.get_by_role("tab", name="Approvals").click()
+        pending = ana.locator("#ns-pending label")
+        expect(pending.filter(has_text="Changed Plans Two")).to_have_count(1)
+        expect(pending.filter(has_text=re.compile(r"'Changed Plans'"))).to_have_count(0)
+        time.sleep(0.6)
+        ana.screenshot(path=shots / "approvals-changed.png")

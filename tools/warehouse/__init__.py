@@ -37,11 +37,11 @@ from tools.warehouse.saved_runs import latest_run, record_run
 from tools.warehouse.schema import BY_NAME, SYSTEM_TABLES, TABLES
 
 __all__ = ["audit", "audit_entries", "BY_NAME", "SYSTEM_TABLES", "TABLES", "IDENT", "NUMERIC_TYPES", "PROTECTED",
-           "is_numeric", "latest_run", "record_run", "LoadError", "WarehouseError", "clean_name", "columns_of", "connect", "data_end", "generate",
+           "is_numeric", "latest_run", "record_run", "LoadError", "WarehouseError", "clean_name", "columns_of", "connect", "data_end", "engine_of", "generate",
            "load_file", "migrate", "plain_name", "protected_refusal", "quote", "require_table", "resolve_columns",
            "resolve_params", "resolve_table", "schema_markdown", "schema_version", "simulate_outcomes", "table_exists", "table_names",
            "table_summary", "transaction"]
-_LAZY = {"load_file": "tools.warehouse.loader", "LoadError": "tools.warehouse.loader",
+_LAZY = {"engine_of": "tools.warehouse.backends", "load_file": "tools.warehouse.loader", "LoadError": "tools.warehouse.loader",
          "generate": "tools.warehouse.demo", "schema_markdown": "tools.warehouse.schema",
          "simulate_outcomes": "tools.warehouse.demo.campaigns"}
 
