@@ -15,7 +15,7 @@ import gradio as gr  # noqa: E402
 
 from agent.context import Context  # noqa: E402
 from ui import gradio_render as R  # noqa: E402
-from ui.gradio_handlers import Handlers  # noqa: E402
+from ui.gradio_handlers import SELECT_HINT, Handlers  # noqa: E402
 
 LOGINS_ENV = "NORTHSTAR_UI_LOGINS"
 EXAMPLES = ["How did our channels perform last month?", "Which customers are likely to churn?",
@@ -119,10 +119,11 @@ def build_app(ctx: Context, *, logins: dict[str, str] | None = None) -> gr.Block
                         args = gr.Code(label="Arguments (edit, then 'Approve with edits')", language="json",
                                        interactive=True, lines=8, elem_id="ns-args")
                         with gr.Row():
-                            approve = gr.Button("✓ Approve", variant="primary", elem_id="ns-approve")
-                            edit = gr.Button("✏ Approve with edits", elem_id="ns-edit")
-                            reject = gr.Button("✗ Reject", variant="stop", elem_id="ns-reject")
-                        who_hint = gr.Markdown(elem_id="ns-who")
+                            approve = gr.Button("✓ Approve", variant="primary", elem_id="ns-approve",
+                                                interactive=False)
+                            edit = gr.Button("✏ Approve with edits", elem_id="ns-edit", interactive=False)
+                            reject = gr.Button("✗ Reject", variant="stop", elem_id="ns-reject", interactive=False)
+                        who_hint = gr.Markdown(f"_{SELECT_HINT}_", elem_id="ns-who")
                         decision = gr.Markdown(elem_id="ns-decision")
             with gr.Tab("Data", id="data"):
                 gr.Markdown("Load a CSV or Parquet file into a warehouse table. Canonical tables (customers, "
@@ -155,8 +156,11 @@ def build_app(ctx: Context, *, logins: dict[str, str] | None = None) -> gr.Block
         new.click(h.new_thread, None, outs, api_name="new_thread", queue=False)  # done before the next Ask
         threads.input(h.open_thread, [threads], outs, api_name="open_thread")
         whoami_out = [role, approve, edit, reject, who_hint]
-        user.change(h.whoami, [user], whoami_out, api_visibility="private")
-        app.load(h.whoami, [user], whoami_out, api_visibility="private")
+        user.change(h.whoami, [user, pending], whoami_out, api_visibility="private")
+        app.load(h.whoami, [user, pending], whoami_out, api_visibility="private")
+        # the buttons follow the selection: a click, a decision, a refresh that found it decided elsewhere
+        pending.change(h.selection_changed, [user, pending], [approve, edit, reject, who_hint, card, args],
+                       api_visibility="private", show_progress="hidden", queue=False)
         app.load(h.thread_list, None, threads, api_visibility="private")
         app.load(h.pending_list, None, pending, api_visibility="private")
         approvals_tab.select(h.pending_list, [pending], pending, api_visibility="private")

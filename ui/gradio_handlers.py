@@ -26,6 +26,7 @@ from ui import gradio_render as R  # noqa: E402
 from ui.present import NODE_LABELS, with_article  # noqa: E402
 
 log = logging.getLogger("northstar.ui")
+SELECT_HINT = "Select a request to approve or reject."
 
 
 class Handlers:
@@ -54,13 +55,32 @@ class Handlers:
         names = dict.fromkeys([self.ctx.user, *self.ctx.roles])
         return [(f"{u} ({self.ctx.role_of(u)})", u) for u in names]
 
-    def whoami(self, selected, request: gr.Request):
+    def whoami(self, selected, rid=None, request: gr.Request = None):
+        """Who is acting (their role chip), and the decision buttons for them and the request selected."""
         user = self.user_of(selected, request)
         role = self.ctx.role_of(user)
-        can = role == "approver"
-        hint = "" if can else f"\n\n_{user} is {with_article(role)}: only an approver can decide._"
-        return (R.role_html(user, role, sign_out=bool(self.logins)), gr.update(interactive=can), gr.update(interactive=can),
-                gr.update(interactive=can), hint)
+        return (R.role_html(user, role, sign_out=bool(self.logins)), *self.decision_buttons(selected, rid, request))
+
+    def decision_buttons(self, selected, rid=None, request: gr.Request = None):
+        """Approve, edit and reject are pressable only by an approver with a request selected; the hint under them
+        says what is missing. Runs whenever the selection changes: a click, a decision, or a refresh that found
+        the selected request decided elsewhere (a refresh that keeps the selection leaves its value alone, so this
+        does not run and cannot undo a click made meanwhile). decide() still refuses without a request."""
+        user = self.user_of(selected, request)
+        role = self.ctx.role_of(user)
+        can = role == "approver" and bool(rid)
+        if role != "approver":
+            hint = f"_{user} is {with_article(role)}: only an approver can decide._"
+        else:
+            hint = "" if rid else f"_{SELECT_HINT}_"
+        button = gr.update(interactive=can)
+        return button, button, button, hint
+
+    def selection_changed(self, selected, rid=None, request: gr.Request = None):
+        """The buttons for the new selection; with none left (decided here or elsewhere), the preview and the
+        arguments of the request that was selected are cleared too (a click fills them: show_pending)."""
+        cleared = (gr.skip(), gr.skip()) if rid else (R.pending_card(None), "")
+        return (*self.decision_buttons(selected, rid, request), *cleared)
 
     # ---- asking: one turn at a time per page, later messages queued visibly, a stop button ----------------
     def ask(self, question, chat, thread_id, selected, request: gr.Request):
@@ -313,8 +333,9 @@ class Handlers:
         """Approve, edit or reject one draft; the outcome goes to the approvals panel and into its thread."""
         user = self.user_of(selected, request)
         skip = gr.skip()
-        if not rid:
-            return ("Select a request first.", *[skip] * 10)
+        if not rid:  # the buttons are off until a request is selected; a direct API call still gets told
+            return ("✗ No request is selected: select one in the list on the left, then approve or reject it.",
+                    *[skip] * 10)
         args = None
         if decision == "edit":
             try:

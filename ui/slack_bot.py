@@ -163,7 +163,7 @@ class Progress:
         if time.monotonic() - self.last < self.every_s:
             return
         self.last = time.monotonic()
-        blocks = B.sections(B.mrkdwn(self.answer)) if self.answer else []
+        blocks = B.text_blocks(B.mrkdwn(self.answer), B.MAX_BLOCKS - 1) if self.answer else []  # within limits
         try:
             self.client.chat_update(channel=self.channel, ts=self.ts, text=B.plain(self.answer) or self.status,
                                     blocks=blocks + B.working_blocks(self.status if not self.answer else "Writing"))
