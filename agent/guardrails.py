@@ -13,7 +13,8 @@ PERSONAL_DETAIL = (r"(home |postal |street |mailing )?address(es)?|phone( number
                    r"e-?mail address(es)?|date of birth|birthday|dob|full name|surname|last name|first name|"
                    r"contact (details|info)|where (she|he|they) lives?|everything personal|(his|her) name")
 _NOT_ONE = r"(?!\s+(?:segments?|clusters?|base|lists?|groups?|cohorts?|journeys?|tables?|data|types?|tiers?|bands?)\b)"
-ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer)\s*(id\s*|#|no\.?\s*|number\s*)?\d+\b{_NOT_ONE}|"
+ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer|lead|prospect|contact)\s*(?:with (?:the )?|having )?"
+              rf"(id\s*|#|no\.?\s*|number\s*)?\d+\b{_NOT_ONE}|"
               rf"(this|that|one|a single|the|particular|specific) (customer|client|person|shopper|buyer)\b{_NOT_ONE}|"
               r"\b(?:mr|mrs|ms|miss|dr)\.? (?-i:[A-Z])\w+|(?-i:[A-Z][a-z]+ [A-Z][a-z]+)'s|"
               r"\b(?:customer|client|person|woman|man|lady|guy|shopper|buyer|member|user) (?:called|named) "
@@ -25,7 +26,8 @@ ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer)\s*(id\s*|#|no\.?\s*
 INPUT_RULES: tuple[tuple[str, str, str], ...] = (
     ("prompt_injection", "it tries to override my instructions",
      r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|guardrails|prompt|polic(y|ies))\b"
-     r"|\byou are now\b|\b(developer|admin|god|dan|jailbreak)[ -]?mode\b|\bact as (an? )?(unrestricted|unfiltered)"
+     r"|\byou are now\b|\b(developer|admin|god|dan|jailbreak|maintenance|debug|root|sudo)[ -]?mode\b"
+     r"|\b(system|admin|security|safety) override\b|\bact as (an? )?(unrestricted|unfiltered)"
      r"|\bpretend (you have|there are) no (rules|restrictions)"
      r"|\b(pretend|imagine|assume)\b.{0,40}\b(rules|restrictions|guardrails|safety|filters?|polic(y|ies))\b.{0,30}"
      r"\b(off|disabled|don'?t apply|do not apply|suspended|lifted)\b"
@@ -51,6 +53,8 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"rows|records|data|audit|log|outbox)\b|\balter table\b|\bupdate \w+ set\b|;\s*(drop|delete|insert|update)\b"),
     ("approval_bypass", "actions always need an approver's decision, whoever asks",
      r"\b(skip|bypass|without|no need for|don'?t need|ignore|override)\b.{0,25}\b(approv\w*|review|sign-?off)\b"
+     r"|\b(disable|turn off|switch off|remove)\b.{0,25}\b(approv\w*|sign-?off)\b"
+     r"|\b(execute|release|send|approve)\s+(all|every|each)\s+(the\s+)?(pending|queued|waiting|open)\b"
      r"|\bapprovals? (are |is )?(disabled|off|turned off|not needed)\b|\bmark\b.{0,50}\bas (approved|signed off)\b"
      r"|\bapprov\w*\b.{0,60}\bon (my|our|their|his|her) behalf\b"
      r"|\b(send|text|email|e-mail|message|push)\b.{0,60}\b(including|even|also|incl\.?)\b.{0,30}"

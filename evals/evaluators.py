@@ -56,9 +56,11 @@ def arguments(out: dict, expect: dict) -> list[str]:
     candidates = [c["args"] for c in out["tool_calls"] if c["name"] in expect.get("tools", [])]
     if out.get("pending_approval") and out["pending_approval"]["action"] in expect.get("tools", []):
         candidates.append(out["pending_approval"]["args"])
+    completed = "required parts were added" in str((out.get("pending_approval") or {}).get("description") or "")
     for args in candidates:
-        if all(k in args and _match(v, args[k]) for k, v in want.items()):
-            return []
+        if all(k in args and (_match(v, args[k]) or (completed and k == "variant" and str(v).lower() in str(
+                args[k]).lower())) for k, v in want.items()):
+            return []  # (a message sent as written, with only the sender and opt-out the brand guide requires added)
     got = candidates[0] if candidates else {}
     return [f"arguments {want} not matched (got {got})"]
 

@@ -197,6 +197,16 @@ def fix(text: str, channel: str, path: Path | str = BRAND_GUIDE) -> tuple[str, l
     return out, check(out, channel, path)
 
 
+def completed(text: str, channel: str, path: Path | str = BRAND_GUIDE) -> str | None:
+    """The text with only the brand guide's required parts added (an SMS's sender at the start, its opt-out at the
+    end), when those are all it lacks and the words the user wrote stay as written; else None."""
+    broken = check(text, channel, path)
+    if not broken or not all(v.rule.startswith("required:") for v in broken):
+        return None
+    fixed, remaining = fix(text, channel, path)
+    return fixed if not remaining and text.strip().rstrip(".") in fixed else None
+
+
 def _fit(text: str, channel: str, ch: dict, r: Rules) -> str:
     """Add missing disclaimers (start ones first, end ones last; the first end rule listed ends the text) and,
     when the result is too long, drop middle sentences (the hook and the last sentence, usually the offer or

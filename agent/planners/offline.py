@@ -19,7 +19,7 @@ from agent.answer import compose_answer
 from agent.planners import PlanStep, call_id, clarify, thread
 from agent.planners.context_budget import read_tool_content
 from agent.planners.extract.args import FREE_TEXT
-from agent.planners.extract.instructions import LIVE, mood, within_bound
+from agent.planners.extract.instructions import LIVE, leading_verb, mood, within_bound
 from agent.planners.extract.names import NAME_CUE
 from agent.planners.extract.spelling import correct
 from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, clauses
@@ -29,7 +29,9 @@ from agent.planners.steps import (
     WHO_OF,
     action_args,
     analysis_args,
+    analysis_prerequisites,
     carry,
+    carry_period,
     carry_population,
     carry_thread_args,
     carry_thread_content,
@@ -38,6 +40,7 @@ from agent.planners.steps import (
     evidence,
     missing_inputs,
     names_one_of,
+    own_inputs,
     prerequisites,
     said_verb,
     suppliable,
@@ -177,8 +180,13 @@ class OfflinePlanner:
                 if missing := [r for r in spec.json_schema().get("required", []) if r not in args]:
                     steps.append({"ask": clarify.question_for(spec, missing[0], piece, env.vocab)})
                     break
-                steps.append({"name": span.tool, "args": args})
+                step = {"name": span.tool, "args": args}
+                last = (state.get("last_tool") or {}).get("name")
+                steps += analysis_prerequisites(step, spec, piece, tools, env,
+                                                [s["name"] for s in steps if "name" in s] + [last])
+                steps.append(step)
                 carry_population(steps[-1], spec, state, piece)
+                carry_period(steps[-1], spec, state, piece)
                 continue
             drafted = self.action_steps(span.tool, piece, steps, state, tools, env)
             steps += drafted
@@ -299,14 +307,16 @@ class OfflinePlanner:
                 verb = said_verb(name, tools[name], text)  # "launch", "go live with": launch_campaign
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
                         else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
-                fits = fits or (verb and found and score >= ACTION_MIN)  # "Launch a win-back email …": named
+                fits = fits or (verb and found and score + SLOT_BONUS >= ACTION_MIN)  # "Launch a win-back email …"
                 if fits:
                     drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
             said = [d for d in drafts if d[0]]
-            if best[1] and not said and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I) and not LIVE.search(
-                    text) and not re.search(NAME_CUE, text, re.I) and best[0] >= max(
-                    (dict(ranked)[d[3]] for d in drafts), default=0):  # ("… called X" names what an action makes)
-                return best[1]  # "put together a campaign plan for …": the analysis it names, not an action
+            named = best[1] and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I)
+            if named and not said and not LIVE.search(text) and not re.search(NAME_CUE, text, re.I) and (
+                    best[0] >= max((dict(ranked)[d[3]] for d in drafts), default=0) or leading_verb(text) == named[0]
+                    .lower()):  # ("… called X" names what an action makes)
+                return best[1]  # "put together a campaign plan for …", "plan an onboarding campaign": the analysis
+                # it names (by its verb, or as well as an action fits), not an action
             if drafts:  # the action the instruction names by its verb ("schedule …"), then one it can carry out
                 return max(drafts)[3]  # without asking (content or a plan may come first), then the best fit
         if best[1] and (best[0] >= ABSTAIN or (best[2] >= TERSE_EVIDENCE and best[0] >= EVIDENCE_FLOOR)):
@@ -347,11 +357,17 @@ class OfflinePlanner:
         if not (short or picked is None):
             return None  # (a question about "it" that fits no tool of its own asks about the last result)
         if picked and tools[picked].approval and (said_verb(picked, tools[picked], question) or self.merge(
-                last["args"], question, tools[last["name"]], env) == last["args"]):
-            return None  # "save them as an audience called …": an instruction, planned as one (but "switch the
-            # channel to SMS" after a plan changes the plan: no action is named and the plan's inputs change)
+                last["args"], question, tools[last["name"]], env) == last["args"] or own_inputs(
+                question, tools[picked], tools[last["name"]], env)):
+            return None  # "save them as an audience called …", "give search 200 more a day": an instruction,
+            # planned as one (but "switch the channel to SMS" after a plan changes the plan: no action is named
+            # and the plan's inputs change)
         spec = tools[last["name"]]
         merged = self.merge(last["args"], question, spec, env)
+        if picked not in (None, last["name"]) and len(set(self.extract(question, tools[picked], env)) - set(
+                FREE_TEXT)) > len({k for k, v in merged.items() if k not in FREE_TEXT and v != last["args"].get(k)}):
+            return None  # another tool fits and the message gives it more than the last one ("ok and write 3 sms
+            # texts for them" after a policy answer: a channel and a count, against the search's count)
         ranked = score_tools(question, tools)
         scores = dict(ranked)
         best, score = next(((n, s) for n, s in ranked if not tools[n].approval), ranked[0])

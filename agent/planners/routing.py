@@ -81,6 +81,14 @@ DEFINING = re.compile(r"\b(?:define[sd]?|definitions?|meaning of|stand for|stand
                       r"how (?:is|are|do we|should we) \w+ (?:calculated|computed|defined|measured))\b", re.I)
 
 
+_DOC = (r"(?:[\w-]+ ){0,2}(?:playbooks?|guides?|guidelines?|polic(?:y|ies)|handbook|docs|documentation|wiki|manual|"
+        r"rules|rulebook|standards|sop|knowledge base|terms)")
+DOCUMENT = re.compile(rf"\b(?:what (?:does|do|did|would) (?:our|the|my) {_DOC} (?:say|recommend|suggest|advise)"
+                      rf"|according to (?:our|the) {_DOC}|(?:does|do) (?:our|the) {_DOC} (?:allow|permit|forbid))\b",
+                      re.I)  # "what does our playbook say about angry reviews?": a document's words, not the data
+DOCUMENT_TOOL = re.compile(r"\b(?:say about|according to)\b")  # … which the tool declaring these phrases answers
+
+
 def concept_phrases(spec: ToolSpec) -> set[str]:
     """The phrases that name a tool's concepts: the synonyms, and the concept itself when it is an acronym."""
     found = set()
@@ -132,6 +140,9 @@ def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]
     if DEFINING.search(text):  # "how do we define ROAS?": what a word means, not its value
         hits = np.where([bool(DEFINING.search(" ".join(idx.phrases_of[i]))) for i in range(len(idx.names))],
                         2 * hits, 0.0)  # … and the glossary's own words count double
+    elif DOCUMENT.search(text):
+        hits = np.where([bool(DOCUMENT_TOOL.search(" ".join(idx.phrases_of[i]))) for i in range(len(idx.names))],
+                        2 * hits, 0.0)
     score = 0.8 * best + 0.2 * overlap + CONCEPT_WEIGHT * hits
     order = np.argsort(-score)
     return [(idx.names[i], float(score[i])) for i in order]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from agent.planners.extract import best_name_match, extract_args, mentions, parse_when
-from agent.planners.extract.instructions import budget_changes
+from agent.planners.extract.instructions import budget_changes, mood
 from agent.planners.extract.names import NAME_CUE
 from agent.planners.routing import score_tools
 from tools.registry import ToolSpec
@@ -35,6 +35,17 @@ def said_verb(name: str, spec: ToolSpec, text: str) -> bool:
     verb = name.split("_")[0]
     phrases = [verb, *spec.concepts.get(verb, ())]
     return any(re.search(rf"\b{re.escape(p)}", text, re.I) for p in phrases)
+
+
+def own_inputs(text: str, action: ToolSpec, last: ToolSpec, env) -> bool:
+    """Whether an instruction gives the action inputs of its own, which the last tool does not take ("give search
+    200 more a day from Monday" after a report: new daily budgets), so it is no follow-up of that tool."""
+    from agent.planners.extract.args import FREE_TEXT
+
+    if mood(text) != "instruction":
+        return False
+    theirs = set(last.json_schema().get("properties", {}))
+    return any(k not in theirs and k not in FREE_TEXT for k in action_args(text, action, env))
 
 
 def action_args(text: str, spec: ToolSpec, env) -> dict:
@@ -152,6 +163,19 @@ def prerequisites(step: dict, spec: ToolSpec, text: str, tools: dict[str, ToolSp
                                         fresh + [s["name"] for s in before])
                 before.append({"name": tool, "args": supplied})
         elif suppliable(missing, props) and names_one_of(text, [tools[tool]]):
+            before.append({"name": tool, "args": analysis_args(text, tools[tool], env)})
+    return before
+
+
+def analysis_prerequisites(step: dict, spec: ToolSpec, text: str, tools: dict[str, ToolSpec], env,
+                           fresh: list[str]) -> list[dict]:
+    """The run an analysis reads (declared `requires`: plan_campaign's source "segment" → segment_customers) when the
+    warehouse holds none yet and none ran in this thread: that tool first, with what the text says for it."""
+    before = []
+    for param, choices in spec.requires.items():
+        value = step["args"].get(param)
+        tool = choices.get(value) if value is not None else None
+        if tool in tools and tool not in fresh and not env.vocab.get(f"{value}_run"):
             before.append({"name": tool, "args": analysis_args(text, tools[tool], env)})
     return before
 
@@ -274,6 +298,19 @@ def carry_population(step: dict, spec: ToolSpec, state: dict, text: str) -> None
         return
     if str(run).split("-")[0] in str(prop.get("description", "")).lower():  # "a churn run's id" takes churn-…
         step["args"]["among"] = run
+
+
+SAME_PERIOD = re.compile(r"\b(?:(?:the )?same|that|those) (?:period|time ?frame|time window|time|dates|window|range|"
+                         r"month|week|quarter|days)\b|\bover the same\b", re.I)
+
+
+def carry_period(step: dict, spec: ToolSpec, state: dict, text: str) -> None:
+    """An analysis asked "for the same period" as the thread's last result: that result's start and end, when the
+    text says no period of its own."""
+    last = (state.get("last_tool") or {}).get("args") or {}
+    props = spec.json_schema().get("properties", {})
+    if SAME_PERIOD.search(text) and not {"start", "end"} & set(step["args"]):
+        step["args"].update({k: last[k] for k in ("start", "end") if k in props and last.get(k)})
 
 
 def carry_thread_args(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:

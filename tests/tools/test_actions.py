@@ -118,3 +118,22 @@ def test_exports_carry_no_formulas(demo_copy):
                                                  send_at=datetime(2026, 10, 5, 9)), _ctx(demo_copy))
     phones = _cells(demo_copy / "outbox" / send.metrics["export"])
     assert phones == {**{i: "'" + f for f, i in zip(FORMULAS, evil, strict=True)}, plain: "07700 900123"}
+
+
+def test_an_sms_lacking_only_the_required_sender_and_opt_out_gets_them_and_the_approver_sees_it(demo_copy):
+    from tools.actions.sends import preview_schedule_campaign
+
+    seed_churn_run(demo_copy)
+    con = connect(demo_copy / "warehouse.duckdb")
+    create_audience(con, AudienceParams(name="Texts", channel="sms"), _ctx(demo_copy))
+    params = ScheduleParams(audience="Texts", channel="sms", variant="Your favourites are back in stock",
+                            send_at=datetime(2026, 10, 5, 10, 30))
+    preview = preview_schedule_campaign(con, params, _ctx(demo_copy))
+    full = "Fieldhouse: Your favourites are back in stock. Reply STOP to opt out"
+    assert preview["compliance"] == [] and preview["variant"] == full and preview["pinned"] == {"variant": full}
+    assert "required parts were added" in preview["description"]  # the approver reads the text that goes out
+    sent = schedule_campaign(con, params, _ctx(demo_copy))  # run directly, unpinned: the same text is recorded
+    assert sent.metrics["variant"] == full
+    with pytest.raises(ToolError, match="compliance"):  # anything else wrong is still refused, never rewritten
+        schedule_campaign(con, ScheduleParams(audience="Texts", channel="sms", variant="GUARANTEED results!!!",
+                                              send_at=datetime(2026, 10, 5, 10, 30)), _ctx(demo_copy))

@@ -123,7 +123,16 @@ def test_spam_patterns_and_words_to_avoid_are_fixed():
 def test_api_is_small_and_documented():
     public = {n for n in vars(compliance) if not n.startswith("_") and callable(getattr(compliance, n))
               and getattr(getattr(compliance, n), "__module__", "") == "tools.compliance"}
-    assert public == {"Violation", "Rules", "rules", "check", "check_request", "fix", "redact_pii"}
+    assert public == {"Violation", "Rules", "rules", "check", "check_request", "fix", "completed", "redact_pii"}
     assert all(getattr(compliance, n).__doc__ for n in public)
     v = check("Guaranteed", "text")[0]
     assert str(v).startswith("banned_claim:guarantee:") and v.fixable is False
+
+
+def test_completed_adds_only_the_required_parts_and_keeps_the_words():
+    from tools.compliance import completed
+
+    assert completed("Your favourites are back in stock", "sms") == (
+        "Fieldhouse: Your favourites are back in stock. Reply STOP to opt out")
+    assert completed("Fieldhouse: in stock now. Reply STOP to opt out", "sms") is None  # nothing missing
+    assert completed("GUARANTEED results!!!", "sms") is None  # other rules broken: the author decides

@@ -59,6 +59,9 @@ def preview_update_budget(con, params: BudgetChange, ctx: ToolContext) -> dict:
 
 @register(example=BudgetChange(daily_budgets={"search": 3300.0}), approval=True, preview=preview_update_budget,
           requires={}, current={"daily_budgets": current_budgets},
+          concepts={"update": ["scale back", "scale up", "scale down", "dial back", "dial down", "ramp up", "pare back",
+                               "pause", "kill", "bump", "trim", "slash", "bring down", "bring up", "shift budget",
+                               "move budget", "reallocate", "daily budget"]},  # how buyers say it: its verbs
           key_metrics=("effective_date", "delivery"),
           requests=["apply the recommended budget split", "move budget from display to search",
                     "update next month's channel budgets", "increase the search budget by 10%",

@@ -50,16 +50,21 @@ def preview_schedule_campaign(con, params: ScheduleParams, ctx: ToolContext) -> 
     eligible, excluded = exclusions(con, *_screened(aid, params.channel))
     holdout = round(eligible * params.holdout_pct)
     channel = "email_subject" if params.channel == "email" else params.channel
+    added = ""
+    if full := compliance.completed(params.variant, channel):  # the sender and opt-out the guide requires
+        added = f" The brand guide's required parts were added to the text as written: {full!r}."
+        params = params.model_copy(update={"variant": full})
     problems = [str(v) for v in compliance.check(params.variant, channel)]
     rebuilt = "" if built_for == params.channel else f"; the audience was built for {built_for}"
-    return {"audience_id": aid, "audience": name, "size": eligible + sum(excluded.values()), "eligible": eligible,
+    return {"audience_id": aid, "audience": name, "variant": params.variant,
+            "size": eligible + sum(excluded.values()), "eligible": eligible,
             "recipients": eligible - holdout, "holdout": holdout, "excluded_no_consent": sum(excluded.values()),
             "excluded": excluded, "compliance": problems,
             "risk": "high" if problems else ("medium" if eligible > 10_000 else "low"),
             "description": f"Send '{params.variant}' by {params.channel} to audience '{name}' on "
                            f"{params.send_at:%Y-%m-%d %H:%M}: about {eligible - holdout:,} recipients, {holdout:,} "
                            f"held out; {describe(excluded)} (consent on {params.channel} is checked again when it "
-                           f"runs{rebuilt})."}
+                           f"runs{rebuilt}).{added}", "pinned": {"variant": params.variant} if added else {}}
 
 
 def _refuse_nobody(info: dict, channel: str) -> None:
@@ -72,6 +77,7 @@ def _refuse_nobody(info: dict, channel: str) -> None:
 @register(example=ScheduleParams(audience="At-risk high value", variant="We miss you: 15% off your next order",
                                  send_at=datetime(2026, 10, 5, 9, 0)), approval=True,
           preview=preview_schedule_campaign, key_metrics=("recipients", "holdout", "excluded_no_consent", "delivery"),
+          concepts={"schedule": ["send", "sending", "queue"]},  # "plan the sending of …": this action's verb
           synonyms={"sms": ["sms", "text message", "texts", "text them", "text the", "texting"],
                     "push": ["push", "push notification", "app notification"]},
           requests=["schedule the campaign to this audience", "send the win-back email next Monday at 9",
@@ -101,10 +107,10 @@ def schedule_campaign(con: duckdb.DuckDBPyConnection, params: ScheduleParams, ct
         export = export_csv(con, f"""SELECT m.customer_id{f', c.{contact}' if contact else ''} FROM audience_members m
             JOIN customers c USING (customer_id) WHERE m.audience_id = ? AND m.holdout = false ORDER BY 1""",
                             [audience], ctx.home / "outbox" / f"send_{aid}.csv")
-        summary = (f"Scheduled '{params.variant}' by {params.channel} for {params.send_at:%Y-%m-%d %H:%M} to "
+        summary = (f"Scheduled '{info['variant']}' by {params.channel} for {params.send_at:%Y-%m-%d %H:%M} to "
                    f"{eligible - held:,} customers with {held:,} held out; {describe(excluded)} at send time "
                    f"({aid}). Recipients in {export.name}.")
-        return {"audience_id": audience, "channel": params.channel, "variant": params.variant,
+        return {"audience_id": audience, "channel": params.channel, "variant": info["variant"],
                 "send_at": params.send_at, "recipients": eligible - held, "holdout": held,
                 "excluded_no_consent": sum(excluded.values()), "excluded": excluded, "export": export.name,
                 "summary": summary}, export

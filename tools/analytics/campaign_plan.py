@@ -330,6 +330,7 @@ def _summary(m: dict, plan: Plan) -> str:
 
 
 @register(example=CampaignBrief(goal="win back lapsed customers", offer="15% off", channel="email", holdout_pct=0.1),
+          requires={"source": {"segment": "segment_customers"}},  # a segment run first when none is saved
           key_metrics=("eligible", "recipients", "holdout_pct", "expected_lift", "incremental_revenue", "cost",
                        "detectable_lift"),
           concepts={"campaign_plan": ["plan a campaign", "plan a win-back", "campaign plan", "plan the campaign",

@@ -235,7 +235,9 @@ def _check(texts: list[str], channel: str, source: str) -> tuple[list[dict], lis
 
 @register(example=ContentParams(channel="email_subject", goal="win back lapsed customers", offer="15% off", n=5),
           concepts={"copy": ["copy", "copywriting", "wording", "come up with", "ideas for", "creative", "creatives",
-                             "tagline", "slogan", "cta", "call to action"]},
+                             "tagline", "slogan", "cta", "call to action"],
+                    "posts": ["social posts", "captions", "replies to post", "reply templates",
+                              "draft posts", "write posts", "texts for", "sms texts", "messages for"]},
           synonyms={"email_subject": ["subject line", "subject lines", "email subject", "subject"],
                     "email_body": ["email body", "email copy", "body copy", "newsletter copy"],
                     "push": ["push notification", "push notifications", "push message", "push"],

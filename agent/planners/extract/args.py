@@ -148,7 +148,10 @@ def _segment(field: Field, question: Question) -> str | None:
 def _experiment(field: Field, question: Question) -> str | None:
     """An experiment by id, else by the name sharing most words with the text."""
     vocab = question.vocab
-    return _first(mentions(question.text, vocab.get("experiment_id", []))
+    ids = vocab.get("experiment_id", [])
+    tails = {re.sub(r"^[A-Za-z]+[-_]", "", i): i for i in ids if re.match(r"^[A-Za-z]+[-_]\w{4,}", i)}
+    return _first(mentions(question.text, ids)
+                  or [tails[t] for t in mentions(question.text, tails)]  # "did freeship win?": EXP-FREESHIP
                   or best_name_match(question.text, vocab.get("experiment_name", {})))
 
 

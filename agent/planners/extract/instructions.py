@@ -21,9 +21,10 @@ FRACTIONS = {"a tenth": 0.1, "one tenth": 0.1, "a fifth": 0.2, "one fifth": 0.2,
              "two thirds": 2 / 3, "three quarters": 0.75, "a twentieth": 0.05}
 MULTIPLES = {"double": 1.0, "twice": 1.0, "triple": 2.0, "treble": 2.0, "quadruple": 3.0, "halve": 0.5, "half": 0.5}
 """A multiple said as a word: the share of the budget added (up) or taken (down)."""
-UP = (r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|double|triple|treble|quadruple|more on|"
-      r"invest more in|put more")
-DOWN = r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|slash|halve|shrink|take|remove|less on|spend less"
+UP = (r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|scale|ramp up|double|triple|treble|quadruple|"
+      r"more on|invest more in|put more")
+DOWN = (r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|dial back|dial down|ease off|pare back|wind down|"
+        r"slash|halve|shrink|take|remove|less on|spend less")
 MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
 INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
     rf"(?:^|[-–—:;>→.!]\s|,\s|\bso\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|"
@@ -32,7 +33,8 @@ INSTRUCTION = re.compile(  # an imperative verb at the start of the request or o
     rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
     rf"queue|book|launch|email|e-mail|text|sms|push|apply|implement|enact|execute|activate|roll out|go live|"
     rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
-    rf"gather|collect|compile|load|assemble|draft|prepare|reschedule|postpone|move)\b"
+    rf"gather|collect|compile|load|assemble|draft|prepare|plan|reschedule|postpone|move|bring|dial|ramp|pare|"
+    rf"kill|stop|zero out|shut off|shut down|switch off)\b"
     rf"(?!\s+(?:me|us)\b(?!\s+(?:an?|the)\s+(?:[\w-]+\s+){{0,2}}(?:audience|list|campaign|send)))", re.I)
 CHANNEL_VERB = re.compile(r"\b(?:email|e-mail|text|sms|push|mail|message)$", re.I)
 CHANNEL_OBJECT = re.compile(r"^\s+(?:the|our|all|every|them|those|these|it|this|that|customers?|people|users?|"
@@ -61,6 +63,12 @@ def mood(text: str) -> str:
     if verb or ((LIVE.search(text) or FROM_TO.search(text)) and not QUESTION_START.search(text)):
         return "instruction"  # (… or "video from 560 to 500 a day pls": a change said without a verb)
     return "question"
+
+
+def leading_verb(text: str) -> str | None:
+    """The imperative verb an instruction starts with ("plan" in "please plan an onboarding campaign")."""
+    verb = INSTRUCTION.search(text)
+    return re.findall(r"[a-z-]+", verb.group(0).lower())[-1] if verb else None
 
 
 @dataclass
@@ -117,6 +125,9 @@ def _daily(quantity: Quantity, base: float) -> float:
 
 EVERY = re.compile(r"\b(?:every|all|each)(?: of our| our| the)? channels?\b|\bacross the board\b|\bacross all\b", re.I)
 EXCEPT = re.compile(r"\b(?:except(?: for)?|but not|other than|apart from|excluding|besides)\b(.*)", re.I)
+
+
+STOP = re.compile(r"\b(?:pause|stop|kill|zero out|turn off|switch off|shut off|shut down|switch off)\b", re.I)
 
 
 def _roles(piece: str, channels) -> list[tuple[str, str]]:
@@ -183,6 +194,10 @@ def budget_changes(text: str, channels, current: dict[str, float]) -> dict[str, 
         if not roles:
             continue
         said = [channel for channel, _ in roles]
+        if quantity is None and STOP.search(piece):  # "pause display from tomorrow": its budget to nothing
+            for channel in said:
+                changed[channel] = new[channel] = 0.0
+            continue
         set_to = _set_amounts(piece, roles)
         if set_to:
             for channel, daily in set_to.items():

@@ -34,7 +34,8 @@ def mentions(text: str, vocabulary) -> list[str]:
 
 PERIOD_WORDS = re.compile(r"\b(?:last|this|next|previous|past|coming|following|same)\s+(?:\d+\s+)?"
                           r"(?:day|week|month|quarter|year)s?\b|\b(?:a|one|two|three|\d+)[- ](?:day|week|month)s?\b")
-GRAIN = re.compile(r"\b(day|week|month|quarter|year)[- ](?:by|on|over)[- ]\1\b")
+GRAIN = re.compile(r"\b(day|week|month|quarter|year)[- ](?:by|on|over)[- ]\1\b"  # "week by week"
+                   r"|\b(?:per|each|every|by|for each)\s+(day|week|month|quarter|year)\b(?!\s+(?:ago|before|after))")
 
 
 def named_mentions(text: str, names) -> list[str]:
@@ -56,7 +57,9 @@ def named_mentions(text: str, names) -> list[str]:
                             text[m.end():], re.I)
             called = len(str(name).split()) > 1 and re.search(r"\b(?:the|our|those|these|all)\s+$",
                                                              text[:m.start()], re.I)
-            if quoted or capital or near or called:
+            of = re.search(r"\b(?:segment|group|cluster)\s+(?:of|called|named)\s+(?:the\s+|our\s+)?$", text[:m.start()],
+                           re.I)  # "the segment of loyal customers"
+            if quoted or capital or near or called or of:
                 found.append(name)
                 break
     return found
@@ -66,8 +69,8 @@ def enum_choices(text: str, enum: list, synonyms: dict[str, tuple[str, ...]] | N
     """Enum values the text names, in order of appearance ('week by week' names `week`; 'last week' names no
     period value); else the values the tool's synonyms or the common ones stand for."""
     if m := GRAIN.search(text.lower()):
-        if m.group(1) in enum:
-            return [m.group(1)]
+        if (grain := m.group(1) or m.group(2)) in enum:
+            return [grain]
     plain = PERIOD_WORDS.sub(" ", text.lower())
     named = [value for value in mentions(plain, enum) if value not in ENUM_STOP
              and re.search(rf"(?<![\w]){re.escape(str(value).replace('_', ' '))}(?:s|es)?(?![\w])",
@@ -128,7 +131,8 @@ def quoted_texts(text: str) -> list[str]:
                                           text)]
 
 
-NAME_CUE = r"\b(?:called|named|name it|call it|titled|label(?:led)? it|under the name)\s+"
+NAME_CUE = (r"\b(?:called|named|name it|call it|titled|label(?:led)? it|(?:under|with|by) the name|"
+            r"(?:the )?name (?:should be|will be|is)|name:)\s+")
 NAME = r"([A-Za-z0-9][\w&'-]*(?:\s+(?:[A-Z0-9][\w&'-]*|&))*)"
 
 

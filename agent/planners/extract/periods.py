@@ -175,6 +175,8 @@ SPANS: tuple[tuple[str, Callable[[re.Match, date], Span]], ...] = (  # in order:
     (rf"\b(?:between |from )?({MONTH_RE}) (?:and|to|-|–|through|thru|until|till) ({MONTH_RE})\b(?:\s+(\d{{4}}))?",
      _between_months),
     (rf"\b(?:since|from|after) (?:the (?:start|beginning) of )?({MONTH_RE})\b(?:\s+(\d{{4}}))?", _since_month),
+    (rf"\b(?:since|after) (?:we|they|our|the)\b(?:\s+[\w'-]+){{1,5}}?\s+in ({MONTH_RE})\b(?:\s+(\d{{4}}))?",
+     _since_month),  # "since we changed couriers in July": from then until now
     (rf"\b(?:last|previous|past) {COUNT_RE} (day|week|month)s?\b", _trailing),
     (r"\bq([1-4])\b(?:\s*(\d{4}))?", _named_quarter),
     (r"\b(last|previous|past) quarter\b", _last_quarter),
@@ -193,6 +195,8 @@ SPANS: tuple[tuple[str, Callable[[re.Match, date], Span]], ...] = (  # in order:
     (rf"\b(?:in|during|for|of|across|over|throughout|through|around|mid-?|end of|start of) ({MONTH_RE})\b"
      rf"(?:\s+(\d{{4}}))?", _named_month),
     (rf"\b({MONTH_RE}) (\d{{4}})\b", _named_month),
+    (rf"(?:^\W*|\bhow (?:was|were|did|about|'?s)\s+(?:we do in\s+)?)(?!(?:may|march|mar)\b)({MONTH_RE})\b()(?!\s+(?:\d|\w+\s+audience))",
+     _named_month),  # "September recap?", "how was September": a month said alone
     (r"\b(?:in|during|for|(?<!as )of|over|across|throughout|calendar|fiscal|fy) (20\d\d)\b", _named_year),
 )
 

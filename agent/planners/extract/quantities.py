@@ -42,10 +42,14 @@ NUMBER = re.compile(r"(?<![\w.])[$€£]?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+
                     r"-?(?:day|week|month|year)s?\b)?", re.I)  # "a 2-year horizon" as "2 years"
 MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
          r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b")  # whole month names only: "2 Markov" is no 2 March
+COUNTED = (r"\s+(?:(?:unique|daily|new|more|extra)\s+)?(?:visitors|users|customers|people|sessions|participants|"
+           r"members|recipients|clicks|leads|orders|conversions|emails|messages|texts|impressions|per\b|a day|"
+           r"each\b|every\b)")  # "2000 visitors a day" is a count, not the year 2000
 NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that are structure, not values
-    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}|\b{MONTH}"
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\bq[1-4]\b|\b(?:19|20)\d\d\b(?!{COUNTED})|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}|\b{MONTH}"
     r"\.?\s+\d{1,2}(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
-    r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|\bat\s+\d{1,2}(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d)|,\d{3})"
+    r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|(?<!cost )(?<!budget )(?<!spend )(?<!cap )(?<!capped )"
+    r"\bat\s+(?:[01]?\d|2[0-3])(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d)|,\d{3})"  # "at 9": a time; "cost at 50" no
     r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b"
     r"|\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount(?!\s+rate))\b",  # an offer ("15% off"), no value
     re.I)
@@ -53,8 +57,9 @@ BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:pe
                 r"maximum(?: of)?|max(?:imum)?(?: of)?|within)",
          "min": r"(?:at least|no less than|not less than|minimum(?: of)?|min(?:imum)?(?: of)?)"}
 BEFORE_GAP = re.compile(r"^[\s()]*(?:[\w/'-]+[\s()]+){0,3}$")   # "10% relative lift", "730 day) horizon"
-AFTER_GAP = re.compile(r"^\s*(?:of|is|at|=|:|to|around|about|roughly|~|be|was|were|by|meant|means|set to)?"
-                       r"\s*(?:[\w/'-]+\s+){0,2}?(?:at|of|by)?\s*$")  # "discounting future value at 8%"
+AFTER_GAP = re.compile(r"^(?:\s*(?:of|is|at|=|:|to|around|about|roughly|~|be|was|were|by|meant|means|set to)){0,2}"
+                       r"\s*(?:(?!(?:with|and|per|for|in|on)\b)[\w/'-]+\s+){0,2}?(?:at|of|by)?\s*$")
+# "discounting future value at 8%", "conversion is ~4%"; never across "with"/"and" ("conversion with 3000 visitors")
 
 
 def money(text: str) -> float | None:
