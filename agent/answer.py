@@ -180,7 +180,7 @@ def _budget(res: dict) -> Lead:
     up = [r["channel"] for r in res.get("data") or [] if (r.get("change") or 0) > 0]
     if not up or not isinstance(m.get("predicted_gain"), int | float):
         return None, None
-    return (f"Move budget toward {', '.join(up)}: predicted revenue {m['predicted_gain']:+,.0f} versus the "
+    return (f"Move budget toward {', '.join(up)}: predicted revenue {m['predicted_gain']:+,.0f} in total versus the "
             "current split.", "ask to apply the recommended split; an approver sees it before anything changes.")
 
 

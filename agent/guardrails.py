@@ -21,6 +21,9 @@ ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer|lead|prospect|contac
               r"(?-i:[A-Z])\w+|[\w.+-]+@[\w-]+\.[\w.]+|\b(?:look up|find|search for|pull up|about)\s+(?-i:[A-Z][a-z]+ [A-Z][a-z]+)\b|\bthe (?:guy|man|woman|lady|person|customer|shopper|buyer|reviewer) "
               r"(?:who|that)\b")
 
+KNOWN_PERSON = (r"(?:my|a) (?:friend|neighbou?r|colleague|cousin|mum|mom|dad|mother|father|sister|brother|wife|"
+                r"husband|partner|boss|ex) (?-i:[A-Z])[\w'’-]+")  # "my friend Sarah O'Neill … what she bought"
+
 # (rule, reason, pattern) — checked against the user's message only; data from tools is never checked as
 # instructions because it never becomes an instruction.
 INPUT_RULES: tuple[tuple[str, str, str], ...] = (
@@ -31,7 +34,7 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"|\bpretend (you have|there are) no (rules|restrictions)"
      r"|\b(pretend|imagine|assume)\b.{0,40}\b(rules|restrictions|guardrails|safety|filters?|polic(y|ies))\b.{0,30}"
      r"\b(off|disabled|don'?t apply|do not apply|suspended|lifted)\b"
-     r"|^\s*(system|admin|developer|assistant)\s*:|\bdo (exactly )?what (it|the \w+) says\b"
+     r"|^\s*(system|admin|developer|assistant|security)(\s+(notice|message|update|alert|instructions?|override))?\s*:|\bdo (exactly )?what (it|the \w+) says\b"
      r"|\b(do|follow|carry out|execute|obey|act on)\b.{0,20}\b(whatever|what|any|all|every)\b.{0,50}"
      r"\b(says?|tells? (you|us)|instructions?|asks?|commands?|requests?)\b"
      r"|\bfollow (the )?instructions (in|inside|from) (the |these |those )?(reviews?|comments?|data|tickets?|messages?)"),
@@ -42,7 +45,8 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
     ("personal_details", PERSONAL_REASON,
      rf"\b(?:{PERSONAL_DETAIL})\b.{{0,60}}\b(?:{ONE_PERSON})|\b(?:{ONE_PERSON}).{{0,90}}\b(?:{PERSONAL_DETAIL})\b"
      rf"|\b(?:e-?mail|name)\s+(?:of|for)\s+(?:{ONE_PERSON})|\b(?:{ONE_PERSON})'s\s+(?:e-?mail|name)\b"
-     rf"|\bwhere (?:does|do) (?:{ONE_PERSON}) live\b|\b(?:her|his)\s+(?:{PERSONAL_DETAIL})\b"),
+     rf"|\bwhere (?:does|do) (?:{ONE_PERSON}) live\b|\b(?:her|his)\s+(?:{PERSONAL_DETAIL}|e-?mail)\b"
+     rf"|\b(?:{KNOWN_PERSON})\b.{{0,80}}\b(?:e-?mail|phone|address|bought|purchases?|orders?|ordered|spent)\b"),
     ("pii_harvesting", "it asks for personal data in bulk",
      r"\b(all|every|full|complete|entire|bulk|dump|export|list|give me|send me|need|want|get me|show me)\b.{0,50}"
      r"\b(e-?mails?( addresses)?(?<!\bemail)(?<!\be-mail)|e-?mail address(?:es)?|phone( numbers)?|home addresses|addresses|names and (e-?mails|phones)|"
@@ -54,6 +58,8 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
     ("approval_bypass", "actions always need an approver's decision, whoever asks",
      r"\b(skip|bypass|without|no need for|don'?t need|ignore|override)\b.{0,25}\b(approv\w*|review|sign-?off)\b"
      r"|\b(disable|turn off|switch off|remove)\b.{0,25}\b(approv\w*|sign-?off)\b"
+     r"|\bno longer (need|needs|require|requires)\b.{0,20}\b(approv\w*|sign-?off)"
+     r"|\bwithout (asking|checking with|telling|waiting for) (anyone|anybody|someone|the approvers?|a human|a person)\b"
      r"|\b(execute|release|send|approve)\s+(all|every|each)\s+(the\s+)?(pending|queued|waiting|open)\b"
      r"|\bapprovals? (are |is )?(disabled|off|turned off|not needed)\b|\bmark\b.{0,50}\bas (approved|signed off)\b"
      r"|\bapprov\w*\b.{0,60}\bon (my|our|their|his|her) behalf\b"

@@ -39,6 +39,7 @@ from agent.planners.steps import (
     carry_thread_run,
     evidence,
     missing_inputs,
+    named_ids,
     names_one_of,
     own_inputs,
     prerequisites,
@@ -54,6 +55,7 @@ BARE_MIN = 0.45        # an action none of whose inputs the instruction gives, a
                        # only when it fits at least this well: "run the approved action" is not a campaign launch
 ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
+VERB_BONUS = 0.2       # an analysis whose declared verb phrase the request says ("write * subject line")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
 CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
 EVIDENCE_FLOOR = 0.25  # a request that gives an analysis TERSE_EVIDENCE of its inputs may score this low
@@ -234,6 +236,9 @@ class OfflinePlanner:
             if spans and not tools[spans[-1].tool].approval and CONSTRAINT.search(part):
                 spans[-1].text += " " + part  # "… and keep every channel within 10% of today": a bound on it
                 continue
+            if spans and tools[spans[-1].tool].approval and re.match(rf"\W*(?:\w+\s+)?{NAME_CUE}", part, re.I):
+                spans[-1].text += " " + part  # "… make an SMS audience of X. Maybe call it 'Y'": its name
+                continue
             if spans and len(part.split()) <= 4 and MODIFIER.search(part):
                 spans[-1].text += " " + part  # "… campaign plan for Winback October? push this time": how, not what
                 continue
@@ -248,10 +253,11 @@ class OfflinePlanner:
                     STATED.search(spans[0].text)) and POINTS_BACK.search(part):
                 spans[0] = Span(name, f"{spans[0].text}. {part}")  # "Paid social is crushing it. Let's double its
                 continue  # budget": the statement says what the instruction's "its" is, it asks for nothing
-            if spans and name != spans[-1].tool and len(part.split()) <= 5 and self.gives(
-                    part, tools[spans[-1].tool], env) and not (name and self.gives(part, tools[name], env)):
-                spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step before
-                continue
+            if spans and name != spans[-1].tool and len(part.split()) <= 5 and (self.gives(
+                    part, tools[spans[-1].tool], env) or names_one_of(part, [tools[spans[-1].tool]])) and not (
+                    name and self.gives(part, tools[name], env)):
+                spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step
+                continue  # before; "…, and the sample-ratio check": a part of what it reports
             if name is None or (spans and spans[-1].tool == name):
                 if spans:
                     spans[-1].text += " " + part
@@ -283,10 +289,14 @@ class OfflinePlanner:
             required = tools[name].json_schema().get("required", [])
             eligible = all(r in args for r in required)
             found = evidence(text, tools[name], args)
+            score += VERB_BONUS * said_verb(name, tools[name], text, phrase_only=True)  # "draft a … subject line"
             analyses.append((score + EVIDENCE_WEIGHT * found, eligible, name, found, args.get("sql"), args))
+        named, unnamed = named_ids(text, analyses, tools)
         analyses = breakdown(analyses, tools)
         analyses.sort(reverse=True)
         best = next(((score, name, found) for score, eligible, name, found in analyses if eligible), (0.0, None, 0))
+        if named and best[1] in unnamed:  # "Measure WB-2025-12 against its holdout …": the best tool for that id
+            best = next((score, name, found) for score, _, name, found in analyses if name in named)
         if mood(text) == "instruction":
             drafts = []
             supplier = tools[best[1]] if best[1] else None
@@ -308,6 +318,8 @@ class OfflinePlanner:
                 fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
                         else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
                 fits = fits or (verb and found and score + SLOT_BONUS >= ACTION_MIN)  # "Launch a win-back email …"
+                fits = fits or (not asks and score + SLOT_BONUS >= ACTION_MIN and said_verb(
+                    name, tools[name], text, phrase_only=True))  # "make an SMS audience out of the … segment"
                 if fits:
                     drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
             said = [d for d in drafts if d[0]]

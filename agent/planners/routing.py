@@ -84,7 +84,8 @@ DEFINING = re.compile(r"\b(?:define[sd]?|definitions?|meaning of|stand for|stand
 _DOC = (r"(?:[\w-]+ ){0,2}(?:playbooks?|guides?|guidelines?|polic(?:y|ies)|handbook|docs|documentation|wiki|manual|"
         r"rules|rulebook|standards|sop|knowledge base|terms)")
 DOCUMENT = re.compile(rf"\b(?:what (?:does|do|did|would) (?:our|the|my) {_DOC} (?:say|recommend|suggest|advise)"
-                      rf"|according to (?:our|the) {_DOC}|(?:does|do) (?:our|the) {_DOC} (?:allow|permit|forbid))\b",
+                      rf"|according to (?:our|the) {_DOC}|(?:does|do|would|will) (?:our|the) {_DOC} (?:allow|permit|forbid|let|"
+                      r"say|mention|cover|ban))\b",
                       re.I)  # "what does our playbook say about angry reviews?": a document's words, not the data
 DOCUMENT_TOOL = re.compile(r"\b(?:say about|according to)\b")  # … which the tool declaring these phrases answers
 
@@ -93,7 +94,7 @@ def concept_phrases(spec: ToolSpec) -> set[str]:
     """The phrases that name a tool's concepts: the synonyms, and the concept itself when it is an acronym."""
     found = set()
     for concept, synonyms in spec.concepts.items():
-        found |= set(synonyms)
+        found |= {s for s in synonyms if "*" not in s}  # (a phrase with a gap names a verb: steps.said_verb)
         if len(concept) <= 4 and concept.isalpha():
             found.add(concept)
     return found
@@ -230,6 +231,7 @@ def breakdown(analyses: list[tuple], tools: dict[str, ToolSpec]) -> list[tuple]:
     for score, eligible, name, found, _, args in analyses:
         spec = tools[name]
         takes = not group or name == "query_data" or group.group(1) in str(spec.json_schema()) or (
-            group.group(1).replace("_", " ") in str(spec.concepts)) or group.group(1) in map(str, args.values())
+            group.group(1).replace("_", " ") in " ".join(concept_phrases(spec))) or group.group(1) in map(
+            str, args.values())
         out.append((score - (0 if takes else BREAKDOWN_PENALTY), eligible, name, found))
     return out

@@ -14,6 +14,7 @@ when nothing can supply it the planner asks (agent/planners/clarify.py).
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from agent.planners.extract import best_name_match, extract_args, mentions, parse_when
 from agent.planners.extract.instructions import budget_changes, mood
@@ -29,12 +30,19 @@ IT = re.compile(r"\b(it|that|this|them|the plan|the split|the recommendation|the
                 r"the rest)\b", re.I)  # "… and make it live", "… and give the money to video"
 
 
-def said_verb(name: str, spec: ToolSpec, text: str) -> bool:
+def said_verb(name: str, spec: ToolSpec, text: str, phrase_only: bool = False) -> bool:
     """Whether the text says the action's verb: its name's first word ("launch") or a phrase of the concept the tool
-    declares under that word ("go live with" for launch_campaign, "save them as" for create_audience)."""
+    declares under that word ("go live with" for launch_campaign, "save them as" or "make * audience" for
+    create_audience, where * stands for up to three words)."""
     verb = name.split("_")[0]
-    phrases = [verb, *spec.concepts.get(verb, ())]
-    return any(re.search(rf"\b{re.escape(p)}", text, re.I) for p in phrases)
+    phrases = [*([] if phrase_only else [verb]), *spec.concepts.get(verb, ())]
+    return any(_verb_pattern(p).search(text) for p in phrases)
+
+
+@cache
+def _verb_pattern(phrase: str) -> re.Pattern:
+    """A verb phrase as a pattern, compiled once ("make * audience": up to three words where the * is)."""
+    return re.compile(r"\b" + re.escape(phrase).replace(r"\ \*\ ", r"(?:\s+[\w'’-]+){0,3}\s+"), re.I)
 
 
 def own_inputs(text: str, action: ToolSpec, last: ToolSpec, env) -> bool:
@@ -46,6 +54,22 @@ def own_inputs(text: str, action: ToolSpec, last: ToolSpec, env) -> bool:
         return False
     theirs = set(last.json_schema().get("properties", {}))
     return any(k not in theirs and k not in FREE_TEXT for k in action_args(text, action, env))
+
+
+def named_ids(text: str, analyses: list[tuple], tools: dict[str, ToolSpec]) -> tuple[set[str], set[str]]:
+    """(the eligible analyses given an id the text names verbatim, such as "WB-2025-12" for measure_campaign's
+    campaign_id; the analyses that read one thing by id and got none). The user named that thing, so a tool about
+    another kind of thing fits no better for sharing the words."""
+    low = text.lower()
+    named, unnamed = set(), set()
+    for _, eligible, name, _, _, args in analyses:
+        ids = [k for k in tools[name].json_schema().get("properties", {}) if k.endswith("_id") and k != "run_id"]
+        if eligible and any(isinstance(args.get(k), str) and re.search(r"[-_\d]", args[k])
+                            and args[k].lower() in low for k in ids):
+            named.add(name)
+        elif ids and not any(k in args for k in ids):
+            unnamed.add(name)
+    return named, unnamed
 
 
 def action_args(text: str, spec: ToolSpec, env) -> dict:

@@ -114,8 +114,8 @@ def go_ahead(text: str, state: dict, tools: dict[str, ToolSpec], env, picked: st
     last = (state.get("last_tool") or {}).get("name")
     if last not in tools or tools[last].approval or last_draft(state) is not None:
         return None
-    if mood(text) != "instruction" or not GO_AHEAD.search(text):
-        return None  # ("make them more premium" changes the analysis; it does not carry it out)
+    if not GO_AHEAD.search(text) or mood(text) == "hypothetical" or text.rstrip().endswith("?"):
+        return None  # ("make them more premium" changes the analysis; it does not carry it out; "ok, do it" does)
     if picked is not None:  # "Looks right. Launch it.": the action it names, carrying the analysis out
         return picked if tools[picked].approval and said_verb(picked, tools[picked], text) else None
     shared = set(tools[last].json_schema().get("properties", {}))

@@ -109,7 +109,9 @@ def preview_create_audience(con, params: AudienceParams, ctx: ToolContext) -> di
           requires={"source": {"churn": "score_churn", "segment": "segment_customers", "clv": "predict_clv"}},
           key_metrics=("size", "excluded_no_consent", "candidates", "delivery"),
           concepts={"create": ["save them as", "save the", "save those", "save as an audience", "save as a list",
-                               "make an audience", "build an audience", "build me an audience", "make a list"]},
+                               "make an audience", "build an audience", "build me an audience", "make a list",
+                               "make * audience", "build * audience", "create * audience", "turn * into an audience",
+                               "set up * audience"]},  # (* : up to three words, "make an SMS audience")
           synonyms={"churn": ["churn", "likely to churn", "likely to leave", "walk away", "about to leave", "lapsing",
                               "stop buying", "high-risk", "high risk"],
                     "clv": ["lifetime value", "clv", "ltv", "high value", "high-value", "most valuable",

@@ -260,7 +260,8 @@ def _summary(m: dict) -> str:
 
 @register(example=MeasureParams(campaign_id="WB-2025-12"),
           key_metrics=("lift", "ci_low", "ci_high", "incremental_revenue", "roi", "days_elapsed", "conclusive"),
-          concepts={"incrementality": ["incremental", "incrementality", "incremental lift", "incremental revenue",
+          concepts={"srm": ["sample ratio", "sample-ratio", "srm", "holdout size check"],
+                    "incrementality": ["incremental", "incrementality", "incremental lift", "incremental revenue",
                                        "versus the holdout", "against the holdout", "against its holdout",
                                        "vs holdout", "versus the control group", "compared with its holdout",
                                        "move the needle"],

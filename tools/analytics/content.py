@@ -236,6 +236,9 @@ def _check(texts: list[str], channel: str, source: str) -> tuple[list[dict], lis
 @register(example=ContentParams(channel="email_subject", goal="win back lapsed customers", offer="15% off", n=5),
           concepts={"copy": ["copy", "copywriting", "wording", "come up with", "ideas for", "creative", "creatives",
                              "tagline", "slogan", "cta", "call to action"],
+                    "generate": [f"{verb} * {thing}" for verb in ("write", "draft", "compose", "come up with")
+                                 for thing in ("subject line", "subject lines", "post", "posts", "sms", "texts",
+                                               "headline", "headlines", "push", "copy", "email", "tagline")],
                     "posts": ["social posts", "captions", "replies to post", "reply templates",
                               "draft posts", "write posts", "texts for", "sms texts", "messages for"]},
           synonyms={"email_subject": ["subject line", "subject lines", "email subject", "subject"],

@@ -48,6 +48,8 @@ HYPOTHETICAL = re.compile(
     r"just (?:a|as a) (?:test|what|thought|check)|is it worth|worth it\?|plan only|nothing goes out|"
     r"(?:don'?t|do not) send|just (?:a |the )?plan\b)", re.I)
 FROM_TO = re.compile(r"\bfrom\s+[$€£]?\d[\d,.]*k?\s*(?:a day|/day|per day|daily)?\s+to\s+[$€£]?\d", re.I)
+SEND_SAID = re.compile(r"(?<!\w)[\"“'‘][^\"”’]{3,300}[\"”'’].*\b(?:\d{1,2}(?::\d{2})?\s*[ap]\.?m\b|at \d{1,2}(?::\d{2})?\b)"
+                       r"|\b(?:\d{1,2}(?::\d{2})?\s*[ap]\.?m|at \d{1,2}(?::\d{2})?)\b.*(?<!\w)[\"“'‘][^\"”’]{3,300}[\"”'’]", re.I)
 QUESTION_START = re.compile(r"^\s*(?:how|what|which|who|whom|why|where|when|is|are|was|were|do|does|did|can|could|"
                             r"should|would|will|has|have|any)\b", re.I)
 
@@ -60,9 +62,10 @@ def mood(text: str) -> str:
     if verb and CHANNEL_VERB.search(verb.group(0)) and text.rstrip().endswith("?") and not CHANNEL_OBJECT.search(
             text[verb.end():]):
         verb = None  # "ok and just email + affiliate?": channels named in a question, not "email the VIPs"
-    if verb or ((LIVE.search(text) or FROM_TO.search(text)) and not QUESTION_START.search(text)):
-        return "instruction"  # (… or "video from 560 to 500 a day pls": a change said without a verb)
-    return "question"
+    if verb or ((LIVE.search(text) or FROM_TO.search(text) or (SEND_SAID.search(text) and "?" not in text))
+                and not QUESTION_START.search(text)):
+        return "instruction"  # (… or "video from 560 to 500 a day pls": a change said without a verb; "winback
+    return "question"  # october sms 'Your faves are back' fri 8am": a message and a time to send it)
 
 
 def leading_verb(text: str) -> str | None:

@@ -256,7 +256,15 @@ def _share_for(name: str, low: str, maximum: float | None) -> float | None:
                  or re.search(rf"{key}\w*\s+(?:of\s+|at\s+)?(\d+(?:\.\d+)?)\s?%", low)):
             share = float(m.group(1)) / 100
             return share if (maximum or 2) <= 1 else share * 100
+    unpriced = percents(re.sub(OFFER_SAID, " ", low))
+    if "holdout" in name and HELD_ASIDE.search(low) and len(unpriced) == 1:  # "keep some people aside to
+        return unpriced[0] if (maximum or 2) <= 1 else unpriced[0] * 100  # measure it, so maybe 5 percent"
     return None
+
+
+HELD_ASIDE = re.compile(r"\b(?:keep|kept|set|put|leave|hold|held)\s+(?:\w+\s+){0,3}?(?:aside|apart|back|out)\b|"
+                        r"\bcontrol group\b|\bnot (?:contact|message|send to)\b")
+OFFER_SAID = r"\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount)\b"
 
 
 def _bound_for(name: str, kind: str, prop: dict, text: str) -> float | None:

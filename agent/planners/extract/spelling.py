@@ -81,7 +81,8 @@ SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "tmrow": 
              "convs": "conversions", "affil": "affiliate", "affils": "affiliates", "ppl": "people", "abt": "about",
              "prob": "probability", "w": "with", "u": "you", "ur": "your", "urself": "yourself", "r": "are",
              "pls": "please", "plz": "please", "thx": "thanks", "b4": "before", "msg": "message", "msgs": "messages",
-             "cust": "customers", "custs": "customers", "rev": "revenue", "perf": "performance", "vs.": "vs"}
+             "cust": "customers", "custs": "customers", "rev": "revenue", "perf": "performance", "vs.": "vs",
+             "rn": "right now", "atm": "at the moment"}
 UNITS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
          "seventeen": 17, "eighteen": 18, "nineteen": 19, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
          "six": 6, "seven": 7, "eight": 8, "nine": 9}
@@ -118,6 +119,8 @@ def written_out(text: str) -> str:
     text = re.sub(r"\b(?:the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th) quarter\b(?!\s+(?:of an?|past|to)\b)",
                   lambda m: "Q" + str(ORDINALS[m.group(1).lower()]), text, flags=re.I)  # "the second quarter" → Q2
     text = re.sub(rf"\b(quarter|half) past ({_HOURS})\b|\bquarter to ({_HOURS})\b", _clock, text, flags=re.I)
+    text = re.sub(rf"\bat half ({_HOURS})\b", lambda m: f"at {HOURS.get(m.group(1).lower()) or m.group(1)}:30", text,
+                  flags=re.I)  # British "at half ten" is 10:30
     return re.sub(r"(?<=\d)\s*grand\b", "k", text, flags=re.I)
 
 
