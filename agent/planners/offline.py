@@ -43,6 +43,7 @@ from agent.planners.steps import (
     names_one_of,
     own_inputs,
     prerequisites,
+    reports,
     said_verb,
     suppliable,
 )
@@ -239,7 +240,8 @@ class OfflinePlanner:
             if spans and tools[spans[-1].tool].approval and re.match(rf"\W*(?:\w+\s+)?{NAME_CUE}", part, re.I):
                 spans[-1].text += " " + part  # "… make an SMS audience of X. Maybe call it 'Y'": its name
                 continue
-            if spans and len(part.split()) <= 4 and MODIFIER.search(part):
+            if spans and (len(part.split()) <= 4 and MODIFIER.search(part) or re.match(
+                    r"\W*(?:not|rather than|instead of)\s+(?:the|by|per|a|an|each|every)\b", part, re.I)):
                 spans[-1].text += " " + part  # "… campaign plan for Winback October? push this time": how, not what
                 continue
             if CONTEXT.search(part) and not part.rstrip().endswith("?") and mood(part) != "instruction":
@@ -253,9 +255,9 @@ class OfflinePlanner:
                     STATED.search(spans[0].text)) and POINTS_BACK.search(part):
                 spans[0] = Span(name, f"{spans[0].text}. {part}")  # "Paid social is crushing it. Let's double its
                 continue  # budget": the statement says what the instruction's "its" is, it asks for nothing
-            if spans and name != spans[-1].tool and len(part.split()) <= 5 and (self.gives(
-                    part, tools[spans[-1].tool], env) or names_one_of(part, [tools[spans[-1].tool]])) and not (
-                    name and self.gives(part, tools[name], env)):
+            if spans and name != spans[-1].tool and len(part.split()) <= 5 and (reports(part, tools[spans[-1].tool]) or (
+                    self.gives(part, tools[spans[-1].tool], env) or names_one_of(part, [tools[spans[-1].tool]])) and not (
+                    name and self.gives(part, tools[name], env))):
                 spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step
                 continue  # before; "…, and the sample-ratio check": a part of what it reports
             if name is None or (spans and spans[-1].tool == name):

@@ -33,7 +33,7 @@ IT = re.compile(r"\b(it|that|this|them|the plan|the split|the recommendation|the
 def said_verb(name: str, spec: ToolSpec, text: str, phrase_only: bool = False) -> bool:
     """Whether the text says the action's verb: its name's first word ("launch") or a phrase of the concept the tool
     declares under that word ("go live with" for launch_campaign, "save them as" or "make * audience" for
-    create_audience, where * stands for up to three words)."""
+    create_audience, where * stands for up to four words)."""
     verb = name.split("_")[0]
     phrases = [*([] if phrase_only else [verb]), *spec.concepts.get(verb, ())]
     return any(_verb_pattern(p).search(text) for p in phrases)
@@ -41,8 +41,8 @@ def said_verb(name: str, spec: ToolSpec, text: str, phrase_only: bool = False) -
 
 @cache
 def _verb_pattern(phrase: str) -> re.Pattern:
-    """A verb phrase as a pattern, compiled once ("make * audience": up to three words where the * is)."""
-    return re.compile(r"\b" + re.escape(phrase).replace(r"\ \*\ ", r"(?:\s+[\w'’-]+){0,3}\s+"), re.I)
+    """A verb phrase as a pattern, compiled once ("make * audience": up to four words where the * is)."""
+    return re.compile(r"\b" + re.escape(phrase).replace(r"\ \*\ ", r"(?:\s+[\w'’-]+){0,4}\s+"), re.I)
 
 
 def own_inputs(text: str, action: ToolSpec, last: ToolSpec, env) -> bool:
@@ -70,6 +70,13 @@ def named_ids(text: str, analyses: list[tuple], tools: dict[str, ToolSpec]) -> t
         elif ids and not any(k in args for k in ids):
             unnamed.add(name)
     return named, unnamed
+
+
+def reports(text: str, spec: ToolSpec) -> bool:
+    """Whether a short clause only names figures the tool reports ("spend vs revenue" after a channel question: the
+    report's `key_metrics`), so it asks for part of that result, not for another tool."""
+    said = {w.rstrip("s") for w in re.findall(r"[a-z]+", text.lower())} - {"v", "vs", "versus", "and", "the", "our"}
+    return bool(said) and said <= {m.rstrip("s") for m in spec.key_metrics}
 
 
 def action_args(text: str, spec: ToolSpec, env) -> dict:

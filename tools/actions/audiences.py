@@ -111,12 +111,13 @@ def preview_create_audience(con, params: AudienceParams, ctx: ToolContext) -> di
           concepts={"create": ["save them as", "save the", "save those", "save as an audience", "save as a list",
                                "make an audience", "build an audience", "build me an audience", "make a list",
                                "make * audience", "build * audience", "create * audience", "turn * into an audience",
-                               "set up * audience"]},  # (* : up to three words, "make an SMS audience")
+                               "set up * audience"]},  # (* : up to four words, "make an SMS audience")
           synonyms={"churn": ["churn", "likely to churn", "likely to leave", "walk away", "about to leave", "lapsing",
                               "stop buying", "high-risk", "high risk"],
                     "clv": ["lifetime value", "clv", "ltv", "high value", "high-value", "most valuable",
                             "best customers"],
-                    "segment": ["segment"]},
+                    "segment": ["segment"],
+                    "top_n": ["top", "highest", "best", "biggest", "largest", "most valuable"]},  # "our 500 highest"
           requests=["save them as an audience", "create an audience from the at-risk customers",
                     "build a segment audience for the win-back campaign", "export this segment as an audience",
                     "make a list of these customers for CRM", "turn the high-risk customers into an audience"])

@@ -137,7 +137,10 @@ def _baseline(values: np.ndarray, weekday: np.ndarray | None) -> tuple[np.ndarra
                                 "z-score", "zscore", "robust z", "flag anything", "control chart"],
                     "spike": ["spike", "spikes", "spiked", "dip", "dips", "plunge", "plunged", "crash", "crashed",
                               "jump", "sudden", "suddenly", "surge"],
+                    "detect": ["flag * days", "flag * weeks", "flag any", "spot * days", "find * days where",
+                               "days where * went"],  # its verbs ("flag any days where our CPA went haywire")
                     "unusual": ["unusual", "odd", "weird", "strange", "out of the ordinary", "glitch", "abnormal",
+                                "haywire", "off the charts", "out of whack",
                                 "messed up", "went wrong", "gone wrong", "looks off", "something off", "off days",
                                 "off weeks"],
                     "tracking": ["tracking", "pixel", "broke", "broken", "outage"]},

@@ -28,6 +28,7 @@ DOWN = (r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|dial back|dia
 MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
 INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
     rf"(?:^|[-–—:;>→.!]\s|,\s|\bso\s)\s*(?:(?:ok|okay|right|great|good|now|then|so|and|please|pls|kindly|go ahead and|"
+    rf"we|we'?ll|we will|"
     rf"just|let'?s|let us|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|"
     rf"we want to|would it be possible to|is it possible to|would you mind|could you possibly|could we|can we please|"
     rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
@@ -58,7 +59,7 @@ def mood(text: str) -> str:
     """'instruction' (do something), 'hypothetical' (what if … / don't change anything) or 'question'."""
     if HYPOTHETICAL.search(text):
         return "hypothetical"
-    verb = INSTRUCTION.search(text)
+    verb = INSTRUCTION.search(re.sub(r"\b(\w+) by \1\b", " ", text))  # "send by send", "week by week": a grain
     if verb and CHANNEL_VERB.search(verb.group(0)) and text.rstrip().endswith("?") and not CHANNEL_OBJECT.search(
             text[verb.end():]):
         verb = None  # "ok and just email + affiliate?": channels named in a question, not "email the VIPs"
@@ -89,7 +90,7 @@ AMOUNT = re.compile(r"(?<![\w.])[$€£]?\s?(\d+(?:\.\d+)?)\s?(k|m|thousand|mill
                     r"(?:\s*(?:a|per|/|each|every)\s*(day|week|month)\b|\s+(daily|weekly|monthly)\b)?", re.I)
 SHARE = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pct\b)|\b(" + "|".join(
     sorted(map(re.escape, FRACTIONS), key=len, reverse=True)) + r")\b|\b(" + "|".join(MULTIPLES) + r")\b", re.I)
-SAME = re.compile(r"\b(?:the same(?: amount)?|that amount|it|that|the difference|the money)\b", re.I)
+SAME = re.compile(r"\b(?:the same(?: amount)?|that amount|it|that|them|the difference|the money)\b", re.I)
 PERIOD_SAID = re.compile(r"\b(?:this|next|over the|for the|per|a|each) (week|month)\b|\b(weekly|monthly)\b", re.I)
 
 

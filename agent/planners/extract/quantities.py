@@ -256,7 +256,7 @@ def _share_for(name: str, low: str, maximum: float | None) -> float | None:
                  or re.search(rf"{key}\w*\s+(?:of\s+|at\s+)?(\d+(?:\.\d+)?)\s?%", low)):
             share = float(m.group(1)) / 100
             return share if (maximum or 2) <= 1 else share * 100
-    unpriced = percents(re.sub(OFFER_SAID, " ", low))
+    unpriced = percents(re.sub(OFFER_SAID + r"|(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’](?!\w)", " ", low))  # (not in quotes)
     if "holdout" in name and HELD_ASIDE.search(low) and len(unpriced) == 1:  # "keep some people aside to
         return unpriced[0] if (maximum or 2) <= 1 else unpriced[0] * 100  # measure it, so maybe 5 percent"
     return None

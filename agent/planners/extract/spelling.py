@@ -114,6 +114,10 @@ def written_out(text: str) -> str:
     text = re.sub(r"\bpush (it|that|this|them|the send|the email|the campaign)( back)? (to|until|till)\b",
                   r"reschedule \1 to", text, flags=re.I)  # "push it to Monday" postpones; it is no push channel
     text = SPOKEN.sub(_spoken, text)
+    text = re.sub(r"\be[- ]mail(s|ing|ed)?\b", r"email\1", text, flags=re.I)  # "e-mail", dictated "e mail"
+    text = re.sub(rf"\b({_HOURS})(?::(\d\d))?\s?([ap])\.?\s?m\b\.?",
+                  lambda m: f"{HOURS.get(m.group(1).lower()) or m.group(1)}{':' + m.group(2) if m.group(2) else ''}"
+                            f"{m.group(3).lower()}m", text, flags=re.I)  # "ten a m", "10 a.m." → 10am
     text = re.sub(r"\b(?:a|one) (tenth|fifth|quarter|twentieth) of\b",
                   lambda m: f"{FRACTION_PCT[m.group(1).lower()]}% of", text, flags=re.I)  # "hold out a fifth of them"
     text = re.sub(r"\b(?:the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th) quarter\b(?!\s+(?:of an?|past|to)\b)",

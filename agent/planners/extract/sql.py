@@ -37,7 +37,8 @@ NEGATED = re.compile(r"\b(?:opted out|opt(?:ed)?[- ]out|not opted in|haven'?t op
 CHANNELS = ("search", "social", "display", "video", "affiliate", "email", "sms", "push")
 
 
-RATE = re.compile(r"\b(open|click|click[- ]through|unsubscribe|conversion|convert)(?:ed|ing|s)?\s+rates?\b")
+RATE = re.compile(r"\b(open|click|click[- ]through|unsubscribe|conversion|convert)(?:ed|ing|s)?(?:\s+rates?\b|(?=,|\s+and\s+"
+                  r"(?:open|click|unsubscribe)\w*\s+rates?\b))")  # "open, click and unsubscribe rates"
 RATE_COLUMN = {"open": "opened", "click": "clicked", "click through": "clicked", "click-through": "clicked",
                "unsubscribe": "unsubscribed", "conversion": "converted", "convert": "converted"}
 WHICH = re.compile(r"\bwhich\s+([a-z ]+?)\s+(?:had|have|has|got|get|drove|did|do|does|were|was|are|is)\b")
@@ -111,6 +112,7 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
     group_m = re.search(r"\b(?:by|per|for each|each|across)\s+([a-z ]+?)(?:\s+in\s+\d{4}|\?|$|,|\s+and\b)", t) or (
         WHICH.search(t) if agg in ("pct", "max", "min") else None)
     grain = next((g for word, g in TIME_GRAIN if word in t), None)
+    each_send = re.search(r"\b(?:send by send|(?:each|every|per|by) (?:newsletter|send|mailing|email campaign))\b", t)
     if entity is None and hits:  # the table that holds most of the named columns
         counts: dict[str, int] = {}
         for tb, _ in hits:
@@ -127,6 +129,8 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
     group = None
     if grain and date_col:
         group = f"date_trunc('{grain}', {date_col})::DATE"
+    elif each_send and "campaign_id" in cols:  # "what open rate did each newsletter get, send by send?"
+        group = "campaign_id"
     elif group_m:
         phrase = group_m.group(1).strip()
         target = SYNONYM.get(phrase) or SYNONYM.get(phrase.split()[-1]) or phrase.replace(" ", "_")
@@ -170,8 +174,11 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
     if agg == "pct":
         if flag is None:
             return None
-        value = f"round(100 * avg(CASE WHEN {'NOT ' if negated else ''}{flag} THEN 1.0 ELSE 0.0 END), 2)"
-        alias = f"pct_{'not_' if negated else ''}{flag}"
+        flags = [flag, *[c for c in dict.fromkeys(RATE_COLUMN.get(m.group(1).replace("-", " ")) for m in RATE.finditer(t))
+                         if c in cols and c != flag and cols[c].type == "BOOLEAN"]]  # "open, click and unsubscribe rate"
+        value = ", ".join(f"round(100 * avg(CASE WHEN {'NOT ' if negated else ''}{f} THEN 1.0 ELSE 0.0 END), 2) AS "
+                          f"pct_{'not_' if negated else ''}{f}" for f in flags)
+        value, alias = value.rsplit(" AS ", 1)
         if group:  # a rate per group is read with the number of rows behind it
             value += " AS " + alias + ", count(*)"
             alias = "n"

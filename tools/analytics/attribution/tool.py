@@ -209,7 +209,10 @@ def _metrics(journeys: Journeys, credit: dict[str, Credit], removal: RemovalEffe
 
 @register(example=AttributionParams(start=date(2026, 7, 1), end=date(2026, 9, 30)),
           key_metrics=("conversions", "value", "journeys", "conversion_probability"),
-          concepts={"attribution": ["attribution", "attribute", "attributed", "credit", "multi-touch", "multitouch"],
+          concepts={"attribute": ["help * buy", "helps * buy", "help * convert", "helps * convert", "drive * sales",
+                                  "drives * sales", "drive * conversions", "drives * conversions", "drive * orders",
+                                  "contribute * sales", "bring in * sales", "brings in * sales"],  # its verbs
+                    "attribution": ["attribution", "attribute", "attributed", "credit", "multi-touch", "multitouch"],
                     "journey": ["journey", "journeys", "path to purchase", "touchpoint", "touchpoints", "touches",
                                 "assist", "assisted", "assists"],
                     "models": ["first touch", "last touch", "first click", "last click", "last-click", "first-click",
