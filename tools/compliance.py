@@ -99,7 +99,8 @@ def _caps_words(text: str, r: Rules) -> list[str]:
     out = []
     for w in words:
         letters = "".join(ch for ch in w if ch.isalpha())
-        if len(letters) >= n and letters.isupper() and w.strip(".,:;!?()\"'").upper() not in allowed:
+        if len(letters) >= n and letters.isupper() and w.strip(".,:;!?()\"'").upper() not in allowed and not any(
+                ch.isdigit() for ch in w):  # a code (BACK10) is not shouting
             out.append(w)
     return out
 

@@ -34,7 +34,18 @@ def unknown_audience(text: str, vocab: dict) -> str | None:
     named = next((g for g in (said.groups() if said else ()) if g), None)
     known = {str(a).lower() for a in vocab.get("audience") or []} | {
         str(s).lower() for s in vocab.get("segment") or []}
+    if named is None and (group := GROUP.search(text)):  # "email my newsletter crowd …": a group we cannot resolve
+        words = group.group(1).lower()
+        if not any(re.search(rf"\b{re.escape(k)}\b", words) for k in known) and not DESCRIBED.search(words):
+            return group.group(1)
     return named if named and named.lower() not in known else None
+
+
+GROUP = re.compile(r"\b(?:email|e-mail|text|sms|message|push|mail|send (?:it |this |that )?to)\s+(?:all\s+)?"
+                   r"(?:my|our|the)\s+((?:[\w-]+\s+){1,3}?(?:crowd|people|subscribers|folks|lot|gang|fans|regulars|"
+                   r"mailing list|list))\b", re.I)
+DESCRIBED = re.compile(r"\b(?:at[- ]risk|risk|churn\w*|lapsing|lapsed|high[- ]value|valuable|vip|best|top|loyal\w*|"
+                       r"new|recent|inactive|dormant|segment)\b", re.I)  # who a score or a segment run can find
 
 
 def _title(name: str) -> str:

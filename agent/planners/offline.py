@@ -56,6 +56,7 @@ BARE_MIN = 0.45        # an action none of whose inputs the instruction gives, a
                        # only when it fits at least this well: "run the approved action" is not a campaign launch
 ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
+TIE = 0.01             # per required input the instruction gives: breaks a near tie between two drafts
 VERB_BONUS = 0.2       # an analysis whose declared verb phrase the request says ("write * subject line")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
 CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
@@ -67,7 +68,8 @@ FOLLOW_SWITCH_CHANGED, FOLLOW_MARGIN_CHANGED = 0.70, 0.25  # stickier when it ch
 FOLLOW_CLEAR = 0.30    # … unless another fits well (FOLLOW_SWITCH) and the last tool this much worse
 FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|same but|now|only|just|for|but|ok(ay)?|then|"
                        r"instead|what if|actually|also|again|redo|re-?run|try|switch|use|make (it|them|that)|"
-                       r"break (it|that|this) down|do (it|that|the same))\b|\b(instead|the same thing|same analysis|"
+                       r"break (it|that|this) down|do (it|that|the same)|same thing|same again|same but|same for|"
+                       r"same (?:report|numbers|view|table|breakdown|analysis))\b|\b(instead|the same thing|same analysis|"
                        r"same again)\b", re.IGNORECASE)
 COUNT_FIELDS = ("n", "k", "top_n", "limit")
 CONTINUE_MIN = 0.55    # … continues the analysis before it unless it fits a tool of its own at least this well
@@ -207,6 +209,9 @@ class OfflinePlanner:
         last = (state.get("last_tool") or {}).get("name")
         planned = [s["name"] for s in steps if "name" in s]
         carry_thread_args(step, spec, state, text, planned)  # first: a plan's source decides what must run before
+        if (earlier := [s for s in steps if "name" in s and not tools[s["name"]].approval]) and IT.search(text):
+            carry_thread_args(step, spec, {"last_tool": earlier[-1]}, text, [])  # "Fire off a push campaign to
+            # X with a 25 % holdout. Launch it.": the plan this message asked for, carried out
         before = prerequisites(step, spec, text, tools, env, planned + ([last] if last else []))
         carry_thread_run(step, spec, state, planned)
         carry_thread_content(step, spec, state, text, planned)
@@ -323,7 +328,8 @@ class OfflinePlanner:
                 fits = fits or (not asks and score + SLOT_BONUS >= ACTION_MIN and said_verb(
                     name, tools[name], text, phrase_only=True))  # "make an SMS audience out of the … segment"
                 if fits:
-                    drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found), name))
+                    given = sum(r in drafted for r in tools[name].json_schema().get("required", []))
+                    drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found) + TIE * given, name))
             said = [d for d in drafts if d[0]]
             named = best[1] and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I)
             if named and not said and not LIVE.search(text) and not re.search(NAME_CUE, text, re.I) and (

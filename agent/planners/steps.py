@@ -75,8 +75,10 @@ def named_ids(text: str, analyses: list[tuple], tools: dict[str, ToolSpec]) -> t
 def reports(text: str, spec: ToolSpec) -> bool:
     """Whether a short clause only names figures the tool reports ("spend vs revenue" after a channel question: the
     report's `key_metrics`), so it asks for part of that result, not for another tool."""
-    said = {w.rstrip("s") for w in re.findall(r"[a-z]+", text.lower())} - {"v", "vs", "versus", "and", "the", "our"}
-    return bool(said) and said <= {m.rstrip("s") for m in spec.key_metrics}
+    from agent.planners.routing import words
+
+    said = words(text) - {"versus", "cost me"}
+    return bool(said) and said <= {w.rstrip("s") for m in spec.key_metrics for w in m.split("_")}
 
 
 def action_args(text: str, spec: ToolSpec, env) -> dict:

@@ -100,10 +100,15 @@ def corrected(text: str, state: dict) -> str | None:
     new, old = new.strip(".,"), old.strip(".,")
     if old.endswith("%") and re.fullmatch(r"[\d.]+", new):
         new += "%"  # "make it 5, not 10 %": the unit said once
-    pattern = rf"(?<![\w.]){re.escape(old)}(?![\w.])"
-    if not re.search(pattern, before, re.I):
+    quoted = [m.span() for m in re.finditer(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’](?!\w)", before)]
+    spots = [m for m in re.finditer(rf"(?<![\w.]){re.escape(old)}(?:\s?[ap]\.?m\b)?(?![\w.])", before, re.I)
+             if not any(a <= m.start() < b for a, b in quoted)]  # never inside the message to send
+    if re.search(r"\d\s?[ap]\.?m\b|:\d\d", new, re.I):  # "make it 9am, not 10": the time said before
+        spots = [m for m in spots if re.search(r"[ap]\.?m$", m.group(0), re.I)] or spots
+    if not spots:
         return None
-    swapped = re.sub(pattern, new, before, count=1, flags=re.I)
+    m = spots[0]
+    swapped = before[:m.start()] + new + before[m.end():]
     return re.sub(r"([%£$€])\s*\1|£\s*£", r"\1", swapped)  # "5%" in for "10" of "10%": one sign
 
 

@@ -292,9 +292,12 @@ def test_quoted_text_free_text_offer_and_send_time():
                              "goal": OPTIONAL_STRING, "topic": OPTIONAL_STRING, "offer": OPTIONAL_STRING,
                              "send_at": {"type": "string", "format": "date-time"}}, "required": ["name", "query"]}
     text = "  Send 'Autumn sale: 15% off everything' next Monday at 10am  "
-    assert extract_args(text, schema, TODAY, VOCAB) == {
-        "name": "Autumn sale: 15% off everything", "variant": "Autumn sale: 15% off everything",
+    assert extract_args(text, schema, TODAY, VOCAB) == {  # the quote is the content; a name needs its cue
+        "variant": "Autumn sale: 15% off everything",
         "query": text.strip(), "goal": text.strip(), "offer": "15% off", "send_at": "2026-10-05T10:00:00"}
+    named = extract_args("Send 'Autumn sale: 15% off everything' next Monday, call it 'Autumn push'", schema, TODAY,
+                         VOCAB)
+    assert (named["name"], named["variant"]) == ("Autumn push", "Autumn sale: 15% off everything")
 
 
 def test_numbers_and_per_channel_budgets():

@@ -69,7 +69,7 @@ def _kpis(con, where: str, args: list, group_sql: str | None) -> list[dict]:
                                     "results by channel", "scorecard", "channel report", "numbers", "figures",
                                     "stats", "in one line", "recap", "topline", "top line", "headline numbers",
                                     "how did we do", "how are we doing", "how we did", "wrap-up", "snapshot",
-                                    "cpm", "cpc", "cost per click", "cost per thousand"],
+                                    "cpm", "cost per thousand"],
                     "trend": ["trend", "over time", "week by week", "month by month", "week on week",
                               "month on month"]},
           synonyms={"campaign": ["per campaign", "each campaign", "by campaign", "campaign level"],

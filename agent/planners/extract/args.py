@@ -162,6 +162,10 @@ def _table(field: Field, question: Question) -> str | None:
 
 
 def _quoted_name(field: Field, question: Question) -> str | None:
+    """A name given; when the tool also takes content to send, a quoted passage is that content and a name needs its
+    cue ("call it 'VIP Autumn'")."""
+    if any(f in question.fields for f in QUOTED_TEXT) and not re.search(NAME_CUE, question.text, re.I):
+        return None
     return quoted_name(question.text) or None
 
 

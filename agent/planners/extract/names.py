@@ -9,7 +9,8 @@ import re
 SYNONYMS = {  # words marketers use → enum values found in tool schemas
     "weekly": "week", "daily": "day", "monthly": "month", "per week": "week", "per day": "day",
     "subject line": "email_subject", "subject lines": "email_subject", "email subject": "email_subject",
-    "email body": "email_body", "text message": "sms", "texts": "sms", "push notification": "push",
+    "email body": "email_body", "text message": "sms", "texts": "sms", "texted": "sms", "texting": "sms",
+    "push notification": "push",
     "ad headline": "ad_headline", "headlines": "ad_headline", "ad copy": "ad_description", "social post": "social",
     "first touch": "first_touch", "last touch": "last_touch", "first-touch": "first_touch",
     "last-touch": "last_touch", "time decay": "time_decay", "position based": "position_based",

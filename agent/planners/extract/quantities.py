@@ -81,7 +81,7 @@ def count_for(text: str, nouns: tuple[str, ...]) -> int | None:
     """How many of `nouns` the text asks for: '5 variants', 'top 20', 'top 2,000', 'three segments', 'a three-arm'."""
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower()).replace("-", " ")
     noun = "|".join(re.escape(n.replace("-", " ")) for n in nouns)
-    if m := re.search(rf"\b(\d+)\s+(?:[a-z]+\s+){{0,2}}(?:{noun})\b", t):
+    if m := re.search(rf"\b(\d+)\s+(?:[a-z]+\s+){{0,3}}(?:{noun})\b", t):  # "5 premium sounding email subject lines"
         return int(m.group(1))
     if m := re.search(r"\b(?:top|best|worst|first|highest|biggest|largest) (\d+)\b", t):
         return int(m.group(1))

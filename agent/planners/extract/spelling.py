@@ -104,9 +104,14 @@ def _spoken(m: re.Match) -> str:
     return str(hundreds * 100 + (small(m.group(2)) if m.group(2) else 0))
 
 
+FORWARDED = re.compile(r"^\s*(?:fwd?|re)\s*:\s*(.{0,80}?)\s*(?<!\w)[\"“'‘](.{8,}?)[\"”'’]\s*$", re.I | re.S)
+
+
 def written_out(text: str) -> str:
     """Shorthand days and spoken numbers before a unit in the form the readers take ("tmrw" → tomorrow, "fifteen
     per cent" → 15 per cent, "twenty grand" → 20k)."""
+    if m := FORWARDED.match(text):  # "FW: budget -- 'Please move a tenth of social …'": the request itself
+        text = f"{m.group(1).strip(' -–—:')}: {m.group(2)}" if m.group(1).strip(" -–—:") else m.group(2)
     text = re.sub(r"\b[A-Za-z0-9]+\b", lambda m: SHORTHAND.get(m.group(0).lower(), m.group(0))
                   if m.group(0).islower() or m.group(0).istitle() else m.group(0), text)
     text = re.sub(r"\b(first|second|third|1st|2nd|3rd)[- ]order\b",
