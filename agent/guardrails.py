@@ -73,7 +73,7 @@ INPUT_RULES: tuple[tuple[str, str, str], ...] = (
      r"|\b(auto|self)[- ]?approv\w*|\bapprove (it|this|them|all|every\w*) (yourself|automatically|now)\b"
      r"|\bi('?m| am) (the )?(ceo|cmo|admin|owner|boss)\b.{0,60}\b(approv\w*|just do it|execute|send)\b"),
     ("file_access", "it asks to read files or reach the network",
-     r"\b(read_csv|read_parquet|read_json|read_text|read_blob|copy\s+\w+\s+(to|from)|attach\s+'|load\s+\w+\s+extension)"
+     r"\b(read_csv|read_parquet|read_json|read_text|read_blob|copy\s+\w+\s+(to|from)\s+['\"/(]|attach\s+'|load\s+\w+\s+extension)"
      r"|/etc/passwd|\bcat\s+/|\bhttps?://(?!example\.)"),
 )
 _COMPILED = [(rule, reason, re.compile(pat, re.IGNORECASE)) for rule, reason, pat in INPUT_RULES]

@@ -56,6 +56,7 @@ BARE_MIN = 0.45        # an action none of whose inputs the instruction gives, a
                        # only when it fits at least this well: "run the approved action" is not a campaign launch
 ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
                        # needs, drafts the action, which asks for it ("move some of display's budget into social")
+UNNAMED_MARGIN = 0.05  # a tool reading one thing by id, given none and nothing else, yields to one this close given 2+
 TIE = 0.01             # per required input the instruction gives: breaks a near tie between two drafts
 VERB_BONUS = 0.2       # an analysis whose declared verb phrase the request says ("write * subject line")
 EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
@@ -304,6 +305,9 @@ class OfflinePlanner:
         best = next(((score, name, found) for score, eligible, name, found in analyses if eligible), (0.0, None, 0))
         if named and best[1] in unnamed:  # "Measure WB-2025-12 against its holdout …": the best tool for that id
             best = next((score, name, found) for score, _, name, found in analyses if name in named)
+        elif best[1] in unnamed and not best[2]:  # "How did email do last month?": no campaign named, and a tool
+            best = next(((score, name, found) for score, eligible, name, found in analyses  # close by takes the
+                         if eligible and found >= 2 and score >= best[0] - UNNAMED_MARGIN), best)  # channel and period
         if mood(text) == "instruction":
             drafts = []
             supplier = tools[best[1]] if best[1] else None

@@ -85,7 +85,7 @@ _DOC = (r"(?:[\w-]+ ){0,2}(?:playbooks?|guides?|guidelines?|polic(?:y|ies)|handb
         r"rules|rulebook|standards|sop|knowledge base|terms)")
 DOCUMENT = re.compile(rf"\b(?:what (?:does|do|did|would) (?:our|the|my) {_DOC} (?:say|recommend|suggest|advise)"
                       rf"|according to (?:our|the) {_DOC}|(?:does|do|would|will) (?:our|the) {_DOC} (?:allow|permit|forbid|let|"
-                      r"say|mention|cover|ban))\b",
+                      r"say|mention|cover|ban|tell|recommend|advise|want|prefer))\b",
                       re.I)  # "what does our playbook say about angry reviews?": a document's words, not the data
 DOCUMENT_TOOL = re.compile(r"\b(?:say about|according to)\b")  # … which the tool declaring these phrases answers
 

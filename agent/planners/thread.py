@@ -58,15 +58,23 @@ def amended_draft(text: str, state: dict, tools: dict[str, ToolSpec], env, picke
     draft = last_draft(state)
     if draft is None or draft["name"] not in tools:
         return None
-    if picked not in (None, draft["name"]) and not (tools[picked].approval and not said_verb(picked, tools[picked], text)):
-        return None  # another tool asked for; an action only inferred ("make it Monday") is not a new request
+    inferred = not said_verb(picked, tools[picked], text) if picked else True  # not named by its verb
+    if picked not in (None, draft["name"]) and not (inferred and (tools[picked].approval or CHANGE.search(text))):
+        return None  # another tool asked for; one only inferred ("make it Monday", "actually make it Friday, and
+        # hold back 20 %" fits a plan's words too) is not a new request
     if mood(text) == "hypothetical" or HYPOTHETICAL.search(text):
         return None
     spec = tools[draft["name"]]
-    said = action_args(corrected(text, state) or text, spec, env)
+    swapped = corrected(text, state)
+    said = action_args(swapped or text, spec, env)
+    if swapped:  # "actually make it Friday, and hold back 20 %": the swap, and what else the message says
+        said.update(action_args(text, spec, env))
     when = draft["args"].get("send_at")
-    if when and (clock := parse_time(text)) and parse_day(text, env.today) is None:
+    day, clock = parse_day(text, env.today), parse_time(text)
+    if when and clock and day is None:
         said["send_at"] = f"{str(when)[:10]}T{clock[0]:02d}:{clock[1]:02d}:00"  # "make that 11am": the same day
+    elif when and day is not None and not clock:
+        said["send_at"] = f"{day.isoformat()}T{str(when)[11:19]}"  # "make it Friday, same time": the same time
     new = {k: v for k, v in said.items() if k not in FREE_TEXT and v != draft["args"].get(k)}
     if not new:
         return None

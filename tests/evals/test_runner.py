@@ -73,3 +73,12 @@ def test_bad_dataset_is_a_clear_error(tmp_path):
     bad.write_text("- {question: no id}\n")
     with pytest.raises(ValueError, match="needs an id"):
         load_cases(bad)
+
+
+def test_an_amount_matches_within_a_cent_either_way_and_no_further():
+    from evals.evaluators import _match
+
+    assert _match(131.3737, 131.38) and _match(131.3737, 131.37)  # from the exact average, or from it in cents
+    assert not _match(131.3737, 131.39) and not _match(131.3737, 131.36)
+    assert _match({"email": 131.3737}, {"email": 131.38, "social": 941.93})  # a dict as a subset
+    assert not _match(0.05, 0.06) and _match(0.05, 0.05 + 1e-12)  # shares and rates stay exact

@@ -200,8 +200,13 @@ def _sql(field: Field, question: Question) -> str | None:
     return compose_sql(question.text, question.period) or None
 
 
+def _unquoted(text: str) -> str:
+    """The text with quoted passages blanked: "'… ends tonight'" is the message, not when it goes out."""
+    return QUOTED.sub(lambda m: " " * len(m.group(0)), text)
+
+
 def _when(field: Field, question: Question) -> str | None:
-    when = parse_when(question.text, question.today)
+    when = parse_when(_unquoted(question.text), question.today)
     return when.isoformat() if when is not None else None
 
 
@@ -220,7 +225,7 @@ def _day(field: Field, question: Question) -> str | None:
     """A day to come for a date field that is not a period bound ('effective 1 October', 'from next Monday')."""
     if field.name in PERIOD_FIELDS:
         return None
-    return _iso(parse_day(question.text, question.today))
+    return _iso(parse_day(_unquoted(question.text), question.today))
 
 
 def _window(field: Field, question: Question) -> str | None:
@@ -263,12 +268,14 @@ def _column(field: Field, question: Question) -> str | None:
     columns = {c.name for t in TABLES if t.kind == "canonical" for c in t.columns if not c.pii}
     low = question.text.lower()
     low = re.sub(r"\b[a-z_]+\.([a-z_]+)\b", r"\1", low)  # "by customers.country": the column, as an analyst writes it
-    said = [*re.finditer(r"\b(?:by|per|across|for each)\s+([a-z_]+(?:\s+[a-z_]+)?)", low),  # "split by country"
+    said = [*re.finditer(r"\b(?:by|per|across|for each|in (?:some|different|certain|which|each))\s+([a-z_]+(?:\s+"
+                         r"[a-z_]+)?)", low),  # "split by country", "better in some countries than others"
             *re.finditer(r"\b(?:for|among|between)\s+(?:the\s+)?([a-z_]+(?:\s+[a-z_]+)?)\s+(?:than|vs\.?|versus|"
                          r"compared|and non)", low)]  # "better for loyalty members than for non-members"
     for m in said:
         words = m.group(1).split()
-        for candidate in ("_".join(words), "_".join(words).rstrip("s"), words[0], words[0].rstrip("s")):
+        for candidate in ("_".join(words), "_".join(words).rstrip("s"), words[0], words[0].rstrip("s"),
+                          re.sub(r"ies$", "y", words[0])):  # "countries": country
             if candidate in columns:
                 return candidate
     return None

@@ -160,8 +160,9 @@ def _roles(piece: str, channels) -> list[tuple[str, str]]:
 
 def _direction(piece: str) -> str | None:
     low = piece.lower()
-    up, down = re.search(rf"\b(?:{UP})(?:s|es|d|ed|ing)?\b|\bup\b|\bmore\b|\bhigher\b", low), re.search(
-        rf"\b(?:{DOWN})(?:s|es|d|ed|ing)?\b|\bdown\b|\bless\b|\blower\b", low)  # "a change that reduces …"
+    up, down = re.search(rf"\b(?:{UP})(?:s|es|d|ed|ing)?\b|\bup\b|\bmore\b|\bhigher\b|(?<![\w.])\+\s?\d", low), re.search(
+        rf"\b(?:{DOWN})(?:s|es|d|ed|ing)?\b|\bdown\b|\bless\b|\blower\b|(?<![\w.-])[-−–]\s?\d", low)  # "reduces …",
+    # "email +25%, social -20%": a sign said with the share
     if up and down:
         return "up" if up.start() < down.start() else "down"
     return "up" if up else "down" if down else None
@@ -169,8 +170,9 @@ def _direction(piece: str) -> str | None:
 
 def _pieces(text: str) -> list[str]:
     """An instruction cut where a new change starts ('…, and take the same amount out of display')."""
-    parts = re.split(r"\s*(?:;|,\s*(?:and\s+|then\s+)?|\band\s+(?:then\s+)?|\bthen\s+|\.\s+)(?=(?:also\s+)?(?:"
-                     rf"{UP}|{DOWN}|{MOVE}|set|fund|leave|keep|make|with)\b)", text, flags=re.I)
+    parts = re.split(r"\s*(?:;|,\s*(?:and\s+|then\s+)?|\band\s+(?:then\s+)?|\bthen\s+|\.\s+)(?=(?:also\s+)?(?:(?:"
+                     rf"{UP}|{DOWN}|{MOVE}|set|fund|leave|keep|make|with)\b|[a-z]+\s+[+\-−–]\s?\d))", text,
+                     flags=re.I)  # (… or "…, social -20%": a channel and a signed share)
     return [p for p in parts if p.strip()]
 
 

@@ -50,7 +50,7 @@ NOT_A_FIELD_NUMBER = re.compile(  # dates, periods, times and ids: numbers that 
     r"\.?\s+\d{1,2}(?:st|nd|rd|th)?\b|\b(?:last|past|previous|next|coming|following)\s+\d+\s+(?:day|week|month|year)s?\b"
     r"|\b\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m\b|(?<!cost )(?<!budget )(?<!spend )(?<!cap )(?<!capped )"
     r"\bat\s+(?:[01]?\d|2[0-3])(?::\d{2})?\b(?!\s*(?:%|percent|pp\b|k\b|\.\d)|,\d{3})"  # "at 9": a time; "cost at 50" no
-    r"|\b\d{1,2}:\d{2}\b|\b[a-z]+-\d+\b"
+    r"|\b\d{1,2}:\d{2}\b|\b[a-z]+(?:-\d+)+\b"
     r"|\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount(?!\s+rate))\b",  # an offer ("15% off"), no value
     re.I)
 BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:ped)? (?:at|to)|limit(?:ed)? to|"
@@ -79,7 +79,8 @@ def percents(text: str) -> list[float]:
 
 def count_for(text: str, nouns: tuple[str, ...]) -> int | None:
     """How many of `nouns` the text asks for: '5 variants', 'top 20', 'top 2,000', 'three segments', 'a three-arm'."""
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower()).replace("-", " ")
+    t = re.sub(r"\b[a-z]+(?:-\d+)+\b", " ", text.lower())  # an id ("NA-2026-06") holds no count
+    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t).replace("-", " ")
     noun = "|".join(re.escape(n.replace("-", " ")) for n in nouns)
     if m := re.search(rf"\b(\d+)\s+(?:[a-z]+\s+){{0,3}}(?:{noun})\b", t):  # "5 premium sounding email subject lines"
         return int(m.group(1))
@@ -135,7 +136,7 @@ def numbers_said(text: str) -> list[Said]:
         found.append(Said(value, unit, m.start(), m.end()))
     for m in re.finditer(rf"\b({'|'.join(NUMBER_WORDS)})[- ](day|week|month|year)s?\b", masked):
         found.append(Said(NUMBER_WORDS[m.group(1)] * DAYS[m.group(2)], "days", m.start(), m.end()))
-    for m in re.finditer(rf"\b(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)}|half a)[- ]points?\b", masked):
+    for m in re.finditer(rf"\b(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)}|half a)[- ](?:percentage[- ])?points?\b", masked):
         word = m.group(1)  # "a one point lift", "a 2-point drop": percentage points
         value = 0.5 if word == "half a" else float(NUMBER_WORDS.get(word, word) if word in NUMBER_WORDS else word)
         found = [f for f in found if not (m.start() <= f.start < m.end())] + [Said(value, "pp", m.start(), m.end())]
@@ -262,7 +263,7 @@ def _share_for(name: str, low: str, maximum: float | None) -> float | None:
     return None
 
 
-HELD_ASIDE = re.compile(r"\b(?:keep|kept|set|put|leave|hold|held)\s+(?:\w+\s+){0,3}?(?:aside|apart|back|out)\b|"
+HELD_ASIDE = re.compile(r"\b(?:keep|kept|set|put|leave|hold|held)\s+(?:[\w%]+\s+){0,3}?(?:aside|apart|back|out)\b|"
                         r"\bcontrol group\b|\bnot (?:contact|message|send to)\b")
 OFFER_SAID = r"\d+(?:\.\d+)?\s?(?:%|percent|per cent)\s+(?:off|discount)\b"
 

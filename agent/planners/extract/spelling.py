@@ -104,12 +104,19 @@ def _spoken(m: re.Match) -> str:
     return str(hundreds * 100 + (small(m.group(2)) if m.group(2) else 0))
 
 
+NUMBERED = re.compile(r"(?:^|[\s:])1[.)]\s+\S.*?\s2[.)]\s+\S", re.S)  # a numbered checklist in one message
 FORWARDED = re.compile(r"^\s*(?:fwd?|re)\s*:\s*(.{0,80}?)\s*(?<!\w)[\"“'‘](.{8,}?)[\"”'’]\s*$", re.I | re.S)
 
 
 def written_out(text: str) -> str:
     """Shorthand days and spoken numbers before a unit in the form the readers take ("tmrw" → tomorrow, "fifteen
     per cent" → 15 per cent, "twenty grand" → 20k)."""
+    if NUMBERED.search(text):  # "Budget change to make: 1. email +25% 2. social -20% 3. both from Friday": one request
+        text = re.sub(r"(?<=:)\s*1[.)]\s+", " ", text)  # whose items are its inputs; items that start with a verb
+        items = re.split(r"(?<=\S)\s+\d{1,2}[.)]\s+(?=\S)", re.sub(r"^\s*1[.)]\s+", "", text))  # are steps
+        steps = any(re.match(r"(?:then\s+)?(?:take|save|turn|make|create|build|send|email|text|schedule|launch|"
+                             r"export|move|cut|raise|run|score|segment|plan|draft|write)\b", i, re.I) for i in items[1:])
+        text = (". " if steps else ", ").join([*(i.rstrip(" .,;") for i in items[:-1]), items[-1]])
     if m := FORWARDED.match(text):  # "FW: budget -- 'Please move a tenth of social …'": the request itself
         text = f"{m.group(1).strip(' -–—:')}: {m.group(2)}" if m.group(1).strip(" -–—:") else m.group(2)
     text = re.sub(r"\b[A-Za-z0-9]+\b", lambda m: SHORTHAND.get(m.group(0).lower(), m.group(0))
@@ -158,7 +165,8 @@ def correct(text: str, tools: dict[str, ToolSpec], vocab: dict) -> str:
         word = m.group(0)
         low = word.lower()
         if (len(low) < MIN_LEN or word[0].isupper() and m.start() > 0 or low in known
-                or low.rstrip("s") in known or low in english() or any(a <= m.start() < b for a, b in quoted)):
+                or low.rstrip("s") in known or low in english() or low.removesuffix("s") in english()
+                or any(a <= m.start() < b for a, b in quoted)):  # (plurals of English words too: "heaps")
             return word
         near = [t for t in targets if one_edit(low, t) and not (t.startswith(low) or low.startswith(t))]
         return near[0] if len(near) == 1 else word

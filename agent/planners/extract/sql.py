@@ -13,9 +13,11 @@ from functools import lru_cache
 
 from tools.warehouse import TABLES
 
-AGG = (("average", "avg"), ("avg", "avg"), ("aov", "avg"), ("mean", "avg"), ("total", "sum"), ("sum", "sum"), ("how much", "sum"),
-       ("how many", "count"), ("count", "count"), ("number of", "count"), ("maximum", "max"), ("highest", "max"),
-       ("minimum", "min"), ("lowest", "min"), ("share of", "pct"), ("percentage of", "pct"), ("what percentage", "pct"),
+AGG = (("how many", "count"),  # first: "how many … in total" counts
+       ("average", "avg"), ("avg", "avg"), ("aov", "avg"), ("mean", "avg"), ("total", "sum"), ("sum", "sum"), ("how much", "sum"),
+       ("count", "count"), ("number of", "count"), ("maximum", "max"), ("highest", "max"),
+       ("minimum", "min"), ("lowest", "min"), ("most recent", "max"), ("latest", "max"), ("newest", "max"),
+       ("how fresh", "max"), ("earliest", "min"), ("oldest", "min"), ("share of", "pct"), ("percentage of", "pct"), ("what percentage", "pct"),
        ("what percent", "pct"), ("proportion of", "pct"), ("what fraction", "pct"), ("what share", "pct"))
 SYNONYM = {"order value": "revenue", "basket value": "revenue", "basket size": "revenue", "order size": "revenue", "sales": "revenue", "aov": "revenue", "country": "country", "countries": "country",
            "category": "category", "categories": "category", "city": "city", "cities": "city",
@@ -141,7 +143,10 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
             source = f"{table} JOIN customers USING (customer_id)"
             group = f"customers.{target}"
     measure = None
-    if agg not in ("count", "pct"):
+    if agg in ("max", "min") and date_col and re.search(r"\b(?:date|day|when|recent|latest|newest|fresh|earliest|"
+                                                        r"oldest)\b", t):
+        measure = date_col  # "what's the date of the most recent order?": how fresh the data is
+    elif agg not in ("count", "pct"):
         numeric = [c for tb, c in hits if tb == table and cols[c].type in ("DOUBLE", "INTEGER", "BIGINT")
                    and c != group and not c.endswith("_id")]
         measure = numeric[0] if numeric else ("revenue" if "revenue" in cols else None)
@@ -183,7 +188,8 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
             value += " AS " + alias + ", count(*)"
             alias = "n"
     else:
-        value = "count(*)" if agg == "count" else f"round({agg}({measure}), 2)"
+        value = "count(*)" if agg == "count" else f"{agg}({measure})" if measure == date_col else (
+            f"round({agg}({measure}), 2)")
         alias = "n" if agg == "count" else f"{agg}_{measure}"
     sql = f"SELECT {group + ' AS ' + _alias(group) + ', ' if group else ''}{value} AS {alias} FROM {source}"
     if where:
