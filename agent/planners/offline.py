@@ -335,9 +335,9 @@ class OfflinePlanner:
                     given = sum(r in drafted for r in tools[name].json_schema().get("required", []))
                     drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found) + TIE * given, name))
             said = [d for d in drafts if d[0]]
-            named = best[1] and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I)
-            if named and not said and not LIVE.search(text) and not re.search(NAME_CUE, text, re.I) and (
-                    best[0] >= max((dict(ranked)[d[3]] for d in drafts), default=0) or leading_verb(text) == named[0]
+            says = best[1] and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I)  # the analysis' name word
+            if says and not said and not LIVE.search(text) and not re.search(NAME_CUE, text, re.I) and (
+                    best[0] >= max((dict(ranked)[d[3]] for d in drafts), default=0) or leading_verb(text) == says[0]
                     .lower()):  # ("… called X" names what an action makes)
                 return best[1]  # "put together a campaign plan for …", "plan an onboarding campaign": the analysis
                 # it names (by its verb, or as well as an action fits), not an action
