@@ -6,13 +6,12 @@ names the general mechanism; the questions are examples of it, not rules."""
 
 from __future__ import annotations
 
-import json
-
 from agent.planners.clarify import unknown_audience
 from agent.planners.extract.spelling import correct, written_out
-from agent.planners.thread import DRAFTED, corrected
+from agent.planners.thread import corrected
 from tests.agent import test_planner_mechanisms as mechanisms
 from tests.agent.test_planner_mechanisms import VOCAB, agenda, names
+from tests.agent.test_planner_threads import _drafted
 from tools.compliance import check, completed
 
 tools, env = mechanisms.tools, mechanisms.env
@@ -95,12 +94,8 @@ def test_counts_caps_and_channels_said_with_more_words(tools, env):
 def test_a_drafted_send_is_changed_not_redrafted_from_scratch(tools, env):
     draft = {"audience": "Winback October", "channel": "sms", "variant": "we miss you! 10% off with code HELLO10",
              "send_at": "2026-10-01T10:00:00", "holdout_pct": 0.1}
-    messages = [{"role": "user", "content": "text the Winback October people tomorrow at 10am: 'we miss you! 10% off "
-                                            "with code HELLO10'"},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "schedule_campaign",
-                                                                  "arguments": json.dumps(draft)}}]},
-                {"role": "tool", "tool_call_id": "c1", "content": DRAFTED + json.dumps({"request": "a-1"})}]
+    messages = _drafted("schedule_campaign", draft, said="text the Winback October people tomorrow at 10am: 'we "
+                                                         "miss you! 10% off with code HELLO10'")
     steps = agenda("actually make it 9am, not 10", tools, env, messages=messages)
     assert steps[0]["args"]["send_at"] == "2026-10-01T09:00:00" and steps[0]["args"]["variant"] == draft["variant"]
 

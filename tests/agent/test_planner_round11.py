@@ -6,17 +6,15 @@ points. Each test names the general mechanism; the questions are examples of it,
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from agent.guardrails import check_input
 from agent.planners.extract.spelling import correct, written_out
 from agent.planners.extract.sql import compose_sql
 from agent.planners.routing import score_tools
-from agent.planners.thread import DRAFTED
 from tests.agent import test_planner_mechanisms as mechanisms
 from tests.agent.test_planner_mechanisms import VOCAB, agenda, names
+from tests.agent.test_planner_threads import _drafted
 
 tools, env = mechanisms.tools, mechanisms.env
 
@@ -73,12 +71,8 @@ def test_the_copy_we_write_is_no_file_copy(text, rule):
 def test_a_new_day_for_a_drafted_send_keeps_its_time_and_takes_the_other_changes(tools, env):
     draft = {"audience": "Winback October", "channel": "email", "variant": "We saved your favourites",
              "send_at": "2026-10-01T10:30:00", "holdout_pct": 0.1}
-    messages = [{"role": "user", "content": "Schedule 'We saved your favourites' to Winback October on Thursday at "
-                                            "10:30am with a 10% holdout."},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "schedule_campaign",
-                                                                  "arguments": json.dumps(draft)}}]},
-                {"role": "tool", "tool_call_id": "c1", "content": DRAFTED + json.dumps({"request": "a-1"})}]
+    messages = _drafted("schedule_campaign", draft, said="Schedule 'We saved your favourites' to Winback October "
+                                                         "on Thursday at 10:30am with a 10% holdout.")
     steps = _agenda("Actually make it Friday, same time, and hold back 20%.", tools, env, messages=messages)
     assert steps[0]["name"] == "schedule_campaign"
     assert (steps[0]["args"]["send_at"], steps[0]["args"]["holdout_pct"]) == ("2026-10-02T10:30:00", 0.2)

@@ -7,17 +7,15 @@ examples of it, not rules."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from agent.guardrails import check_input
-from agent.planners.context_budget import PREFIX
 from agent.planners.extract.instructions import mood
 from agent.planners.extract.spelling import correct
 from agent.planners.routing import score_tools
 from tests.agent import test_planner_mechanisms as mechanisms
 from tests.agent.test_planner_mechanisms import VOCAB, agenda, names
+from tests.agent.test_planner_threads import _allocated
 
 tools, env = mechanisms.tools, mechanisms.env
 LAUNCHED = {**VOCAB, "campaign_id": [*VOCAB["campaign_id"], "WB-2025-12"]}
@@ -63,11 +61,7 @@ def test_half_ten_and_people_kept_aside_are_a_time_and_a_holdout(tools, env):
 
 
 def test_ok_do_it_after_an_allocation_drafts_its_split(tools, env):
-    allocation = {"name": "allocate_budget", "args": {"horizon_days": 30}}
-    result = {"summary": "…", "metrics": {"horizon_days": 30, "recommendation": {"search": 33000.0, "email": 3300.0}}}
-    messages = [{"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "allocate_budget", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": PREFIX + json.dumps(result)}]
+    allocation, messages = _allocated({"search": 33000.0, "email": 3300.0})
     steps = agenda("ok, do it", tools, env, last_tool=allocation, messages=messages)
     assert steps == [{"name": "update_budget", "args": {"daily_budgets": {"search": 1100.0, "email": 110.0}}}]
     assert names(agenda("ok, do it?", tools, env, last_tool=allocation, messages=messages)) != ["update_budget"]

@@ -20,13 +20,22 @@ from tests.agent.test_planner_mechanisms import TODAY, VOCAB, agenda, names
 tools, env = mechanisms.tools, mechanisms.env
 
 
-def _drafted(name: str, args: dict, request: str = "a-1") -> list[dict]:
-    """A thread whose last turn drafted `name` (the messages prepare_action writes)."""
-    return [{"role": "user", "content": "…"},
+def _drafted(name: str, args: dict, request: str = "a-1", said: str = "…") -> list[dict]:
+    """A thread whose last turn (the user's message `said`) drafted `name` (the messages prepare_action writes)."""
+    return [{"role": "user", "content": said},
             {"role": "assistant", "content": None, "tool_calls": [
                 {"id": "c1", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
             {"role": "tool", "tool_call_id": "c1", "content": DRAFTED + json.dumps({"request": request})},
             {"role": "assistant", "content": "Drafted for approval."}]
+
+
+def _allocated(recommendation: dict) -> tuple[dict, list[dict]]:
+    """A thread whose last turn ran allocate_budget over 30 days with this recommendation (last_tool, messages)."""
+    result = {"summary": "…", "metrics": {"horizon_days": 30, "recommendation": recommendation}}
+    return {"name": "allocate_budget", "args": {"horizon_days": 30}}, [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "allocate_budget", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": PREFIX + json.dumps(result)}]
 
 
 # --- chat shorthand and numbers said in words --------------------------------------------------------------------
@@ -99,11 +108,7 @@ def test_the_go_ahead_after_an_analysis_drafts_the_action_that_carries_it_out(to
     steps = agenda("perfect, ship it", tools, env, last_tool=plan)
     assert names(steps)[-1] == "launch_campaign"
     assert (steps[-1]["args"]["channel"], steps[-1]["args"]["holdout_pct"]) == ("email", 0.2)
-    allocation = {"name": "allocate_budget", "args": {"horizon_days": 30}}
-    result = {"summary": "…", "metrics": {"horizon_days": 30, "recommendation": {"search": 33000.0, "email": 3300.0}}}
-    messages = [{"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "allocate_budget", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": PREFIX + json.dumps(result)}]
+    allocation, messages = _allocated({"search": 33000.0, "email": 3300.0})
     steps = agenda("great, put that split live from Monday", tools, env, last_tool=allocation, messages=messages)
     assert names(steps) == ["update_budget"]
     assert steps[0]["args"] == {"daily_budgets": {"search": 1100.0, "email": 110.0}, "effective_date": "2026-10-05"}
