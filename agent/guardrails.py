@@ -11,12 +11,15 @@ PERSONAL_REASON = ("our privacy policy says analysis uses customer ids, not name
                    "data is never pasted into chat; an approved audience export carries what a destination needs")
 PERSONAL_DETAIL = (r"(home |postal |street |mailing )?address(es)?|phone( number)?s?|mobile( number)?|"
                    r"e-?mail address(es)?|date of birth|birthday|dob|full name|surname|last name|first name|"
-                   r"contact (details|info)|where (she|he|they) lives?|everything personal|(his|her) name")
+                   r"contact (details|info)|where (she|he|they) lives?|everything personal|(his|her) name|"
+                   r"cell( phone| number)?|courriel|adresse|num[ée]ro( de (t[ée]l[ée]phone|cell|portable))?|"
+                   r"t[ée]l[ée]phone")  # French and Canadian colleagues ask in their words too
 _NOT_ONE = r"(?!\s+(?:segments?|clusters?|base|lists?|groups?|cohorts?|journeys?|tables?|data|types?|tiers?|bands?)\b)"
 _SAID_NUMBER = (r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
                 r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
                 r"hundred|thousand)")  # "customer twelve thirty four", as dictated
-ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer|lead|prospect|contact)\s*(?:with (?:the )?|having )?"
+ONE_PERSON = (rf"(customer|client|user|member|shopper|buyer|lead|prospect|contact|donor|supporter|subscriber|"
+              rf"attendee|guest|patient)\s*(?:with (?:the )?|having )?"
               rf"(id\s*|#|no\.?\s*|number\s*)?(?:\d+|{_SAID_NUMBER}(?:[\s-]+{_SAID_NUMBER})*)\b{_NOT_ONE}|"
               rf"(this|that|one|a single|the|particular|specific) (customer|client|person|shopper|buyer)\b{_NOT_ONE}|"
               r"\b(?:mr|mrs|ms|miss|dr)\.? (?-i:[A-Z])\w+|(?-i:[A-Z][a-z]+ [A-Z][a-z]+)'s|"

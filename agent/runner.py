@@ -56,11 +56,17 @@ class Northstar(Decisions):
         self.db.close()
         self.meta.close()
 
-    def warm_up(self, question: str = "How did our channels perform last month?") -> None:
+    def warm_up(self, question: str = "How did our channels perform last month?", freeze: bool = False) -> None:
         """Do once what a process's first turn would otherwise pay for (seconds: every tool module imported, the
         planner's tool index and embedding model loaded, the vocabulary read) by planning a question and running
         nothing: no checkpoint, no audit row, no tool call. For a server, in a background thread at start-up.
-        Best effort: a failure here is the first turn's to report."""
+        Best effort: a failure here is the first turn's to report.
+
+        `freeze` (a long-lived process: `northstar serve`): import the libraries the tools load on first use, then
+        let the collector stop scanning what start-up built, which lives as long as the process (`gc.freeze`).
+        Otherwise each full collection walks the ~230k objects of the imports: 90-145 ms each, four of them in
+        whichever of the agent bench's 50 turns triggered them (issue 19 goal 4). Not in tests or short commands,
+        where frozen garbage would never be freed."""
         from agent.nodes import plan_env
         from agent.planners import get_planner
         from agent.state import new_turn
@@ -71,6 +77,19 @@ class Northstar(Decisions):
             get_planner("offline", self.ctx).plan(state, load_tools(), plan_env(self.ctx, state))
         except Exception:  # noqa: BLE001 - warming is optional
             pass
+        if freeze:
+            import gc
+            import importlib
+
+            from tools.registry import ON_FIRST_USE
+
+            for module in ON_FIRST_USE:  # the tools' libraries are start-up's too: frozen with it
+                try:
+                    importlib.import_module(module)
+                except ImportError:
+                    pass
+            gc.collect()  # what is garbage now is freed, not kept for good
+            gc.freeze()
 
     def _lock(self, thread_id: str) -> threading.RLock:
         with self._guard:

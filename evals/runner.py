@@ -84,8 +84,13 @@ class AgentSuite:
 
         con = connect(self.home / "warehouse.duckdb")
         generate(con, customers=customers, seed=7)
-        con.execute("""INSERT INTO churn_scores SELECT 'churn-eval-seed', customer_id, 0.8, 'high', 'seeded'
-                       FROM customers WHERE customer_id <= 500""")
+        # a saved churn run, as a team that scored last week has: every band (a plan for the medium-risk must not
+        # find the run empty); its 500 high-risk customers are the "Winback October" audience
+        con.execute("""INSERT INTO churn_scores SELECT 'churn-eval-seed', customer_id,
+                           CASE WHEN customer_id <= 500 THEN 0.8 WHEN customer_id <= 1500 THEN 0.45 ELSE 0.1 END,
+                           CASE WHEN customer_id <= 500 THEN 'high' WHEN customer_id <= 1500 THEN 'medium' ELSE 'low'
+                           END, 'seeded'
+                       FROM customers WHERE customer_id <= 4000""")
         create_audience(con, AudienceParams(name="Winback October", run_id="churn-eval-seed"),
                         ToolContext(home=self.home, user="eval", role="approver", thread_id="eval-setup"))
         con.close()

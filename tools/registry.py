@@ -182,6 +182,12 @@ def refuse_protected_tables(params_type: type[BaseModel], params: BaseModel) -> 
 TOOLS: dict[str, ToolSpec] = {}
 TOOL_PACKAGES = ("tools.analytics", "tools.actions")
 """Where tools live; every module under them is imported once so that its tools register."""
+ON_FIRST_USE = ("pandas", "pyarrow.compute", "pyarrow.parquet", "scipy.linalg", "scipy.optimize", "scipy.sparse",
+                "scipy.sparse.linalg", "scipy.special", "scipy.stats", "sklearn.cluster", "sklearn.ensemble",
+                "sklearn.linear_model", "sklearn.metrics", "sklearn.mixture", "sklearn.model_selection",
+                "sklearn.pipeline", "sklearn.preprocessing", "vaderSentiment.vaderSentiment")
+"""Libraries the tools import inside their functions, so that a CLI command that runs no tool never loads them
+(issue 19 goal 3). A server imports them while it warms up instead (`Northstar.warm_up`)."""
 
 
 def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,

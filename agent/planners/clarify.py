@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from agent.planners.extract import mentions
+from agent.planners.extract import mentions, rx
 from tools.registry import ToolSpec
 
 ASKING = "To {verb} {title} I need one more detail: "
@@ -36,7 +36,7 @@ def unknown_audience(text: str, vocab: dict) -> str | None:
         str(s).lower() for s in vocab.get("segment") or []}
     if named is None and (group := GROUP.search(text)):  # "email my newsletter crowd …": a group we cannot resolve
         words = group.group(1).lower()
-        if not any(re.search(rf"\b{re.escape(k)}\b", words) for k in known) and not DESCRIBED.search(words):
+        if not any(rx.search(rf"\b{re.escape(k)}\b", words) for k in known) and not DESCRIBED.search(words):
             return group.group(1)
     return named if named and named.lower() not in known else None
 

@@ -52,7 +52,12 @@ CONTEXT = re.compile(  # a clause that states a fact the request works with ("we
     r"^(?:(?:we|i|our|we're|we've|i'm|i've)\s+(?!(?:want|need|would|wanna|wonder|am wondering|have to|must|"
     r"should|'d)\b)|(?:planning|currently|fyi|for context|context|background)\b"
     r"|(?:it's|it is|that's|they're|they are|since|because|as)\s+(?!(?:possible|ok|okay|fine)\b)"
-    r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£])", re.IGNORECASE)
+    r"|[\w ]{2,30}\s(?:is|are|was|were)\s(?:about|around|roughly|~)?\s?[\d$€£]"
+    r"|(?:customers?|clients?|users?|members?|donors?|supporters?)\s+(?:ids?\s+)?#?\d+(?:\s*(?:,|and|&)\s*#?\d+)+\s+"
+    r"(?!(?:and|or)\b)[a-z])",  # "Customers 1043, 2210 and 5879 spoke at our webinar": who "them" is, later
+    re.IGNORECASE)
+PURPOSE = re.compile(r"\b(?:so (?:that )?(?:we|i|they|you|she|he) can|in order to)\b.*$", re.IGNORECASE)
+"""Why the request is made ("… so we can send a thank-you"): not what it asks for."""
 MODIFIER = re.compile(r"\b(?:this time|instead|only|too|as well|for once|please)\s*[.!?]*$", re.IGNORECASE)
 CONSTRAINT = re.compile(r"^(?:but\s+|and\s+)?(?:keep|keeping|stay|staying|hold|holding|limit|limiting|cap|capping)\b"
                         r".{0,60}"

@@ -2,7 +2,8 @@
 
 A turn becomes an agenda of steps. The message is cut into clauses (agent/planners/intents.py); each clause is
 scored against every registered tool (agent/planners/routing.py: embeddings, word overlap and the concepts the
-tools declare) and becomes a step when one fits well. An instruction to act ("move a tenth of display into
+tools declare; agent/planners/picking.py weighs what the clause gives each tool) and becomes a step when one fits
+well. An instruction to act ("move a tenth of display into
 search", "queue the e-mail for Thursday at 8") drafts the action that fits it, with its arguments read by the
 instruction grammar (agent/planners/extract/instructions.py) and the analyses it needs first
 (agent/planners/steps.py); an input nothing can supply is asked for in one short question
@@ -17,52 +18,42 @@ from dataclasses import dataclass
 
 from agent.answer import compose_answer
 from agent.planners import PlanStep, call_id, clarify, thread
-from agent.planners.context_budget import read_tool_content
-from agent.planners.extract.args import FREE_TEXT
-from agent.planners.extract.instructions import LIVE, leading_verb, mood, within_bound
-from agent.planners.extract.names import NAME_CUE
-from agent.planners.extract.spelling import correct
-from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, clauses
-from agent.planners.routing import ABSTAIN, breakdown, cannot_help, did_you_mean, out_of_scope, score_tools
-from agent.planners.steps import (
-    IT,
+from agent.planners.carrying import (
     WHO_OF,
-    action_args,
-    analysis_args,
-    analysis_prerequisites,
     carry,
     carry_period,
     carry_population,
+    carry_subject,
     carry_thread_args,
     carry_thread_content,
     carry_thread_plan,
     carry_thread_run,
-    evidence,
+)
+from agent.planners.context_budget import read_tool_content
+from agent.planners.extract import rx
+from agent.planners.extract.args import FREE_TEXT
+from agent.planners.extract.instructions import FOR_APPROVAL, mood, within_bound
+from agent.planners.extract.names import NAME_CUE
+from agent.planners.extract.spelling import correct
+from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, clauses
+from agent.planners.picking import extract, pick
+from agent.planners.routing import cannot_help, did_you_mean, out_of_scope, score_tools
+from agent.planners.steps import (
+    IT,
+    action_args,
+    analysis_prerequisites,
     missing_inputs,
-    named_ids,
     names_one_of,
     own_inputs,
     prerequisites,
     reports,
     said_verb,
-    suppliable,
 )
 from tools.registry import ToolSpec
 
-ACTION_MIN = 0.30      # an instruction drafts an action that fits it at least this well …
-ACTION_MARGIN = 0.15   # … and, when its inputs are in the instruction, no worse than this below the best analysis
-SLOT_BONUS = 0.12      # an action whose required inputs the instruction gives
-BARE_MIN = 0.45        # an action none of whose inputs the instruction gives, and that needs none ("launch it"),
-                       # only when it fits at least this well: "run the approved action" is not a campaign launch
-ASK_MARGIN = 0.05      # an instruction that fits an action this close to the best analysis, but leaves out what it
-                       # needs, drafts the action, which asks for it ("move some of display's budget into social")
-UNNAMED_MARGIN = 0.05  # a tool reading one thing by id, given none and nothing else, yields to one this close given 2+
-TIE = 0.01             # per required input the instruction gives: breaks a near tie between two drafts
-VERB_BONUS = 0.2       # an analysis whose declared verb phrase the request says ("write * subject line")
-EVIDENCE_WEIGHT = 0.025  # per field (up to 4) the text gives an analysis
-CANDIDATES = 6         # analyses whose arguments are read to adjust their scores
-EVIDENCE_FLOOR = 0.25  # a request that gives an analysis TERSE_EVIDENCE of its inputs may score this low
-TERSE_EVIDENCE = 3     # … ("how did video go in Q2": a channel and a period)
+POLITE = re.compile(r"\b(?:if (?:you can|possible|poss|that's ok|it helps)|where possible|please|pls|ideally)(?:\W*$|,)",
+                    re.I)
+"""A short clause said as a wish about the request before ("… Month by month if you can"): how, not a new request."""
 FOLLOW_SWITCH = 0.55   # a follow-up stays with the last tool unless another fits at least this well …
 FOLLOW_MARGIN = 0.15   # … and this much better (short follow-ups score noisily: "and for email only?")
 FOLLOW_SWITCH_CHANGED, FOLLOW_MARGIN_CHANGED = 0.70, 0.25  # stickier when it changes an argument of the last tool
@@ -131,7 +122,8 @@ class OfflinePlanner:
             if asked["kind"] == "tool" and (name := clarify.chosen_tool(question, asked["options"])) in tools:
                 return [{"name": name, "args": self.extract(asked["question"], tools[name], env)}]
             if asked["kind"] == "slot":
-                steps = self.agenda_for(f"{asked['question']} {question}", state, tools, env)
+                before = correct(asked["question"], tools, env.vocab)  # read as it was when the question was asked
+                steps = self.agenda_for(f"{before} {question}", state, tools, env)
                 if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
                     return steps
         if thread.may_continue(question, state):  # a change to the draft just made, or the go-ahead for
@@ -193,6 +185,7 @@ class OfflinePlanner:
                 steps.append(step)
                 carry_population(steps[-1], spec, state, piece)
                 carry_period(steps[-1], spec, state, piece)
+                carry_subject(steps[-1], spec, state)
                 continue
             drafted = self.action_steps(span.tool, piece, steps, state, tools, env)
             steps += drafted
@@ -233,6 +226,10 @@ class OfflinePlanner:
         spans: list[Span] = []
         prefix = ""
         for part in clauses(text):
+            if spans and not tools[spans[-1].tool].approval and FOR_APPROVAL.search(part) and (
+                    (name := self.pick(joined := f"{spans[-1].text}. {part}", tools, env)) and tools[name].approval):
+                spans[-1] = Span(name, joined)  # "Social should be set to 1,000 a day from 1 November. Could you
+                continue  # put that through for approval?": the statement is what to draft
             if spans and tools[spans[-1].tool].approval and IT.search(part) and mood(part) == "instruction":
                 spans[-1].text += " and " + part  # "… and give the money to video": the same instruction
                 continue
@@ -243,10 +240,10 @@ class OfflinePlanner:
             if spans and not tools[spans[-1].tool].approval and CONSTRAINT.search(part):
                 spans[-1].text += " " + part  # "… and keep every channel within 10% of today": a bound on it
                 continue
-            if spans and tools[spans[-1].tool].approval and re.match(rf"\W*(?:\w+\s+)?{NAME_CUE}", part, re.I):
+            if spans and tools[spans[-1].tool].approval and rx.match(rf"\W*(?:\w+\s+)?{NAME_CUE}", part, re.I):
                 spans[-1].text += " " + part  # "… make an SMS audience of X. Maybe call it 'Y'": its name
                 continue
-            if spans and (len(part.split()) <= 4 and MODIFIER.search(part) or re.match(
+            if spans and (len(part.split()) <= 4 and MODIFIER.search(part) or rx.match(
                     r"\W*(?:not|rather than|instead of)\s+(?:the|by|per|a|an|each|every)\b", part, re.I)):
                 spans[-1].text += " " + part  # "… campaign plan for Winback October? push this time": how, not what
                 continue
@@ -261,9 +258,11 @@ class OfflinePlanner:
                     STATED.search(spans[0].text)) and POINTS_BACK.search(part):
                 spans[0] = Span(name, f"{spans[0].text}. {part}")  # "Paid social is crushing it. Let's double its
                 continue  # budget": the statement says what the instruction's "its" is, it asks for nothing
-            if spans and name != spans[-1].tool and len(part.split()) <= 5 and (reports(part, tools[spans[-1].tool]) or (
-                    self.gives(part, tools[spans[-1].tool], env) or names_one_of(part, [tools[spans[-1].tool]])) and not (
-                    name and self.gives(part, tools[name], env))):
+            wish = POLITE.search(part)  # "Month by month if you can, …": how the request before is wanted
+            if spans and name != spans[-1].tool and len((part[:wish.start()] if wish else part).split()) <= 5 and (
+                    reports(part, tools[spans[-1].tool]) or (self.gives(part, tools[spans[-1].tool], env) or names_one_of(
+                        part, [tools[spans[-1].tool]])) and not (name and self.gives(part, tools[name], env)
+                                                                 and not wish)):
                 spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step
                 continue  # before; "…, and the sample-ratio check": a part of what it reports
             if name is None or (spans and spans[-1].tool == name):
@@ -281,71 +280,7 @@ class OfflinePlanner:
             spans.append(Span(name, text))  # up. Where do we stand?": the stated worry is the question
         return spans
 
-    @staticmethod
-    def pick(text: str, tools: dict[str, ToolSpec], env, previous: str | None = None) -> str | None:
-        """The tool a clause fits. Scores are adjusted by evidence: what the text gives the tool's fields (names,
-        periods, amounts). An instruction drafts an action when the action's inputs are in it and it fits about as
-        well as the best analysis, or when it fits best outright; else the best analysis whose required inputs the
-        text gives, if it fits well enough."""
-        ranked = score_tools(text, tools)
-        analyses = []
-        shortlist = [(n, s) for n, s in ranked if not tools[n].approval][:CANDIDATES]
-        if "query_data" in tools and "query_data" not in dict(shortlist):  # a count or rate by a column the
-            shortlist.append(("query_data", dict(ranked)["query_data"]))  # composer maps is always a candidate
-        for name, score in shortlist:
-            args = OfflinePlanner.extract(text, tools[name], env)
-            required = tools[name].json_schema().get("required", [])
-            eligible = all(r in args for r in required)
-            found = evidence(text, tools[name], args)
-            score += VERB_BONUS * said_verb(name, tools[name], text, phrase_only=True)  # "draft a … subject line"
-            analyses.append((score + EVIDENCE_WEIGHT * found, eligible, name, found, args.get("sql"), args))
-        named, unnamed = named_ids(text, analyses, tools)
-        analyses = breakdown(analyses, tools)
-        analyses.sort(reverse=True)
-        best = next(((score, name, found) for score, eligible, name, found in analyses if eligible), (0.0, None, 0))
-        if named and best[1] in unnamed:  # "Measure WB-2025-12 against its holdout …": the best tool for that id
-            best = next((score, name, found) for score, _, name, found in analyses if name in named)
-        elif best[1] in unnamed and not best[2]:  # "How did email do last month?": no campaign named, and a tool
-            best = next(((score, name, found) for score, eligible, name, found in analyses  # close by takes the
-                         if eligible and found >= 2 and score >= best[0] - UNNAMED_MARGIN), best)  # channel and period
-        if mood(text) == "instruction":
-            drafts = []
-            supplier = tools[best[1]] if best[1] else None
-            for name, score in [(n, s) for n, s in ranked if tools[n].approval]:
-                drafted = action_args(text, tools[name], env)
-                found = evidence(text, tools[name], drafted)
-                if not found and LIVE.search(text) and (
-                        (supplier and names_one_of(text, [supplier]))
-                        or (previous and not tools[previous].approval and IT.search(text))):
-                    found = 1  # "put the optimiser's plan live", "… and make it live": an analysis supplies it
-                props = tools[name].json_schema().get("properties", {})
-                if not found and {"audience", "saved_audience"} & set(props) and clarify.unknown_audience(
-                        text, env.vocab):
-                    found = 1  # "… to the Lapsed VIP audience": an audience said, though not one we hold (asked)
-                open_ = missing_inputs({"name": name, "args": drafted}, tools[name], [])
-                asks = bool(open_)
-                unsuppliable = any(not suppliable(p, props) for p in open_)  # content or a plan may come first
-                verb = said_verb(name, tools[name], text)  # "launch", "go live with": launch_campaign
-                fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
-                        else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
-                fits = fits or (verb and found and score + SLOT_BONUS >= ACTION_MIN)  # "Launch a win-back email …"
-                fits = fits or (not asks and score + SLOT_BONUS >= ACTION_MIN and said_verb(
-                    name, tools[name], text, phrase_only=True))  # "make an SMS audience out of the … segment"
-                if fits:
-                    given = sum(r in drafted for r in tools[name].json_schema().get("required", []))
-                    drafts.append((verb, not unsuppliable, score + SLOT_BONUS * bool(found) + TIE * given, name))
-            said = [d for d in drafts if d[0]]
-            says = best[1] and re.search(rf"\b{best[1].split('_')[0]}\b", text, re.I)  # the analysis' name word
-            if says and not said and not LIVE.search(text) and not re.search(NAME_CUE, text, re.I) and (
-                    best[0] >= max((dict(ranked)[d[3]] for d in drafts), default=0) or leading_verb(text) == says[0]
-                    .lower()):  # ("… called X" names what an action makes)
-                return best[1]  # "put together a campaign plan for …", "plan an onboarding campaign": the analysis
-                # it names (by its verb, or as well as an action fits), not an action
-            if drafts:  # the action the instruction names by its verb ("schedule …"), then one it can carry out
-                return max(drafts)[3]  # without asking (content or a plan may come first), then the best fit
-        if best[1] and (best[0] >= ABSTAIN or (best[2] >= TERSE_EVIDENCE and best[0] >= EVIDENCE_FLOOR)):
-            return best[1]  # … or a terse request that gives the tool several inputs ("video in Q2")
-        return None
+    pick = staticmethod(pick)
 
     @staticmethod
     def within_bound(calls: list[dict], tools: dict[str, ToolSpec], env, drafted: list[str] = ()) -> dict | None:
@@ -426,14 +361,12 @@ class OfflinePlanner:
         return bool(FOLLOW_UP.search(text)) or len(text.split()) <= 6
 
     # ---- helpers -----------------------------------------------------------------------------------------------
-    @staticmethod
-    def extract(text: str, spec: ToolSpec, env) -> dict:
-        return analysis_args(text, spec, env, keep_period=True)
+    extract = staticmethod(extract)
 
     @staticmethod
     def gives(text: str, spec: ToolSpec, env) -> bool:
         """Whether the text gives the tool a value beyond free text (a channel, a period, a share …)."""
-        args = action_args(text, spec, env) if spec.approval else OfflinePlanner.extract(text, spec, env)
+        args = action_args(text, spec, env) if spec.approval else extract(text, spec, env)
         return any(k not in FREE_TEXT for k in args)
 
     @staticmethod

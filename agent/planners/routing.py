@@ -16,6 +16,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
+from agent.planners.extract import rx
 from tools.registry import ToolSpec
 
 ABSTAIN = 0.38        # below this nothing fits well enough to run (calibrated on the tuned split, docs/agent.md)
@@ -88,6 +89,10 @@ DOCUMENT = re.compile(rf"\b(?:what (?:does|do|did|would) (?:our|the|my) {_DOC} (
                       r"say|mention|cover|ban|tell|recommend|advise|want|prefer))\b",
                       re.I)  # "what does our playbook say about angry reviews?": a document's words, not the data
 DOCUMENT_TOOL = re.compile(r"\b(?:say about|according to)\b")  # … which the tool declaring these phrases answers
+COUNTING = re.compile(r"^\W*(?:how many|how much|what (?:share|percentage|percent|proportion|fraction|number) of|"
+                      r"what(?:'s| is) the (?:number|share|count|percentage) of)\b", re.I)
+"""A question asking for a count or a share ("How many people unsubscribed in September?") wants a number from the
+data: a document can't answer it, whatever words it shares with one."""
 
 
 def concept_phrases(spec: ToolSpec) -> set[str]:
@@ -145,6 +150,8 @@ def score_tools(text: str, tools: dict[str, ToolSpec]) -> list[tuple[str, float]
         hits = np.where([bool(DOCUMENT_TOOL.search(" ".join(idx.phrases_of[i]))) for i in range(len(idx.names))],
                         2 * hits, 0.0)
     score = 0.8 * best + 0.2 * overlap + CONCEPT_WEIGHT * hits
+    if COUNTING.search(text) and not DOCUMENT.search(text):
+        score -= np.array([0.5 * bool(DOCUMENT_TOOL.search(" ".join(idx.phrases_of[i]))) for i in range(len(idx.names))])
     order = np.argsort(-score)
     return [(idx.names[i], float(score[i])) for i in order]
 
@@ -194,7 +201,7 @@ def out_of_scope(text: str, channels: list[str] = ()) -> str | None:
         c.lower() for c in channels}
     efforts = re.sub(r"\b(?:big|major|final|seasonal|holiday|tv|television|radio|\w+ly)\s+push\b", " ", asked,
                      flags=re.I)  # "a big TV push": an effort in that medium, not the push channel
-    held = [c for c in channels if re.search(rf"\b{re.escape(c)}\b", efforts, re.I)]
+    held = [c for c in channels if rx.search(rf"\b{re.escape(c)}\b", efforts, re.I)]
     if media and not held:
         named = " or ".join(m.upper() if len(m) <= 4 else m for m in sorted(media))
         return (f"the warehouse holds no {named} data: its channels are "

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from agent.planners.extract import best_name_match, extract_args, mentions, parse_when
+from agent.planners.extract import extract_args, rx
 from agent.planners.extract.instructions import budget_changes, mood
-from agent.planners.extract.names import NAME_CUE
+from agent.planners.extract.names import NAME_CUE, SAVED_AS
 from agent.planners.routing import score_tools
 from tools.registry import ToolSpec
 
@@ -41,8 +41,11 @@ def said_verb(name: str, spec: ToolSpec, text: str, phrase_only: bool = False) -
 
 @cache
 def _verb_pattern(phrase: str) -> re.Pattern:
-    """A verb phrase as a pattern, compiled once ("make * audience": up to four words where the * is)."""
-    return re.compile(r"\b" + re.escape(phrase).replace(r"\ \*\ ", r"(?:\s+[\w'’-]+){0,4}\s+"), re.I)
+    """A verb phrase as a pattern, compiled once ("make * audience": up to four words where the * is). Said as a
+    noun ("for launch", "the launch email", "before our launch") it is no verb; a gerund is ("the sending of …")."""
+    noun = "" if phrase.endswith("ing") else "".join(rf"(?<!\b{w} )" for w in (
+        "for", "the", "a", "our", "at", "before", "after", "this", "that", "its", "their", "of", "new"))
+    return re.compile(noun + r"\b" + re.escape(phrase).replace(r"\ \*\ ", r"(?:\s+[\w'’-]+){0,4}\s+"), re.I)
 
 
 def own_inputs(text: str, action: ToolSpec, last: ToolSpec, env) -> bool:
@@ -98,11 +101,15 @@ def action_args(text: str, spec: ToolSpec, env) -> dict:
     return args
 
 
+LOOKING_BACK = re.compile(r"\b(?:how|what|which|where|why|when)\b[^.?!]{0,50}\b(?:did|was|were|went|happened)\b", re.I)
+"""A question about what already happened."""
+
+
 def evidence(text: str, spec: ToolSpec, args: dict) -> int:
     """How much of what a tool takes the text gives: for an action, its required inputs the instruction resolves (a
     moment only when a day or time is said; a name only when one is given); for an analysis, the fields the text
     fills besides free text (a SELECT only when it names columns)."""
-    from agent.planners.extract.args import FREE_TEXT
+    from agent.planners.extract.args import FREE_TEXT, PERIOD_FIELDS
     from agent.planners.extract.periods import says_when
 
     if spec.approval:
@@ -111,15 +118,19 @@ def evidence(text: str, spec: ToolSpec, args: dict) -> int:
         found = moments = 0
         for field in props:
             if field == "name":  # said as a name ("called …", "a 'Lapsed VIPs' audience", "save … as 'X'")
-                found += re.search(NAME_CUE, text, re.I) is not None or re.search(
+                found += rx.search(NAME_CUE, text, re.I) is not None or rx.search(
                     r"(?<!\w)[\"“'‘][^\"”’]{2,60}[\"”'’]\s+(?:audience|list|segment)\b", text) is not None or (
-                    re.search(r"\bsave\b[^\"“'‘]{0,40}\bas\s+[\"“'‘]", text, re.I) is not None)
+                    re.search(r"\bsave\b[^\"“'‘]{0,40}\bas\s+[\"“'‘]", text, re.I) is not None) or (
+                    SAVED_AS.search(text) is not None)  # "save the high ones as q4-rescue"
             elif props[field].get("format") in ("date-time", "date") or "date" in str(props[field].get("anyOf")):
                 moments += field in args and says_when(text)
             elif field in args and (field in required or "enum" not in str(props[field])):
                 found += 1  # an optional choice among common words ("email", "high") is no sign of the action
         return found + moments if found else 0  # a day or time alone is no sign of which action is meant
     plain = [k for k in args if k not in FREE_TEXT and k != "sql"]
+    if LOOKING_BACK.search(text):  # "How did the email appeal do in August?": a day to come is no sign of the tool
+        props = spec.json_schema().get("properties", {})
+        plain = [k for k in plain if k in PERIOD_FIELDS or "date" not in str(props.get(k, {}))]
     named = [k for k in plain if k in NAMED_FIELDS]  # a name the warehouse holds counts twice
     sql = args.get("sql") or ""
     composed = 2 * bool(re.search(r"\b(WHERE|GROUP BY)\b", sql)) + bool(  # a breakdown that also filters or
@@ -148,7 +159,7 @@ def choose_source(param: str, choices: dict, args: dict, text: str, spec: ToolSp
     prop = props.get(param, {})
     values = prop.get("enum") or next((a.get("enum") for a in prop.get("anyOf", []) if a.get("enum")), []) or []
     for field in args:  # a field the instruction filled that is described as belonging to one value ("(source=churn)")
-        if field != param and (m := re.search(rf"\b{re.escape(param)}=(\w+)", props.get(field, {}).get("description")
+        if field != param and (m := rx.search(rf"\b{re.escape(param)}=(\w+)", props.get(field, {}).get("description")
                                               or "")) and m.group(1) in values:
             return m.group(1)
     for value in values:
@@ -189,7 +200,7 @@ def prerequisites(step: dict, spec: ToolSpec, text: str, tools: dict[str, ToolSp
             continue
         if tools[tool].approval:
             supplied = action_args(text, tools[tool], env)
-            if "name" in supplied and not re.search(NAME_CUE, text, re.I):
+            if "name" in supplied and not rx.search(NAME_CUE, text, re.I):
                 supplied.pop("name")  # quoted text in a send is its content, not the new audience's name
             if _identifies(supplied):
                 before += prerequisites({"name": tool, "args": supplied}, tools[tool], text, tools, env,
@@ -257,151 +268,13 @@ def names_one_of(text: str, specs: list[ToolSpec]) -> bool:
     low = " " + re.sub(r"[\s\-_/']+", " ", text.lower()) + " "
     phrases = {p for spec in specs for p in concept_phrases(spec) | {
         s for key, values in spec.synonyms.items() if key not in spec.params.model_fields for s in values}}
-    return any(re.search(rf" {re.escape(re.sub(r'[-_/]+', ' ', p.lower()))}(?:s|es)? ", low) for p in phrases)
+    return any(rx.search(rf" {re.escape(re.sub(r'[-_/]+', ' ', p.lower()))}(?:s|es)? ", low) for p in phrases)
 
 
 def suppliable(param: str, props: dict) -> bool:
     """Inputs an analysis can supply: per-channel amounts (a recommended plan), content to send (drafted copy);
     never who an action is for."""
     return props.get(param, {}).get("type") == "object" or param in ("variant", "text", "content", "message")
-
-
-def carry_thread_run(step: dict, spec: ToolSpec, state: dict, planned: list[str]) -> None:
-    """An action reading the run the previous turn made ("save them as an audience") gets that run's id, not
-    whichever run is newest."""
-    last = (state.get("last_tool") or {}).get("name")
-    props = spec.json_schema().get("properties", {})
-    reads = [tool for param, choices in spec.requires.items() for value, tool in choices.items()
-             if step["args"].get(param) == value and tool == last and tool not in planned]
-    if reads and "run_id" in props and "run_id" not in step["args"] and (run := thread_run(state, reads[0])):
-        step["args"]["run_id"] = run
-
-
-ORDINAL = re.compile(r"\b(?:(first|1st|top|best|winning|winner)|(second|2nd)|(third|3rd)|(fourth|4th)|(fifth|5th)|(last))\b"
-                     r"|(?:#|\b(?:number|no\.?|option|variant|line|version)\s*)([1-9])\b", re.IGNORECASE)
-
-
-def thread_result(state: dict, tool: str) -> dict | None:
-    """`tool`'s latest result earlier in the thread, read from the conversation's tool messages."""
-    from agent.planners.context_budget import read_tool_content
-
-    messages = state.get("messages") or []
-    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []
-             if isinstance(call, dict) and "function" in call}
-    for message in reversed(messages):
-        if message.get("role") == "tool" and names.get(message.get("tool_call_id")) == tool:
-            return read_tool_content(message.get("content") or "")
-    return None
-
-
-def carry_thread_plan(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
-    """An action whose per-channel amounts the instruction leaves open, right after a turn that recommended a plan
-    ("ok, apply the recommendation", "put that live from 1 Oct"): the plan's amounts per day, as carry() takes
-    them from a plan made in the same turn."""
-    last = (state.get("last_tool") or {}).get("name")
-    props = spec.json_schema().get("properties", {})
-    open_ = [p for p, prop in props.items() if prop.get("type") == "object" and p not in step["args"]]
-    if not open_ or not last or last in planned or not (IT.search(text) or RECOMMENDED.search(text)):
-        return
-    if plan := daily_plan((thread_result(state, last) or {}).get("metrics") or {}):
-        step["args"][open_[0]] = plan
-
-
-def daily_plan(metrics: dict) -> dict[str, float] | None:
-    """A result's recommended plan over its horizon as amounts per day (channel → amount), if it holds one."""
-    rec = metrics.get("recommendation")
-    if not isinstance(rec, dict) or not rec or not all(isinstance(v, int | float) for v in rec.values()):
-        return None
-    days = metrics.get("horizon_days") or 1
-    return {ch: round(v / days, 2) for ch, v in rec.items()}
-
-
-POPULATION = re.compile(r"\b(?:of|among|from|for) (?:those|these|them)\b|\b(?:those|these|they|them)\b|"
-                        r"\bthe (?:[\w-]+ ){1,2}ones\b", re.I)
-WHO_OF = re.compile(r"\b(?:of|among|from|out of|for) (?:those|these|them|the (?:[\w-]+ ){1,2}ones)\b,?", re.I)
-"""A population named by pointing back ("of the high-risk ones"): who the question is about, not what it asks."""
-
-
-def carry_population(step: dict, spec: ToolSpec, state: dict, text: str) -> None:
-    """An analysis that can report on a population (`among`) asked about "those" right after a run of customers
-    its field accepts ("which of those are worth the most?" after a churn run): that run, not every customer."""
-    prop = spec.json_schema().get("properties", {}).get("among")
-    run = (state.get("last_tool") or {}).get("run_id")
-    if prop is None or "among" in step["args"] or not run or not POPULATION.search(text):
-        return
-    if str(run).split("-")[0] in str(prop.get("description", "")).lower():  # "a churn run's id" takes churn-…
-        step["args"]["among"] = run
-
-
-SAME_PERIOD = re.compile(r"\b(?:(?:the )?same|that|those) (?:period|time ?frame|time window|time|dates|window|range|"
-                         r"month|week|quarter|days)\b|\bover the same\b", re.I)
-
-
-def carry_period(step: dict, spec: ToolSpec, state: dict, text: str) -> None:
-    """An analysis asked "for the same period" as the thread's last result: that result's start and end, when the
-    text says no period of its own."""
-    last = (state.get("last_tool") or {}).get("args") or {}
-    props = spec.json_schema().get("properties", {})
-    if SAME_PERIOD.search(text) and not {"start", "end"} & set(step["args"]):
-        step["args"].update({k: last[k] for k in ("start", "end") if k in props and last.get(k)})
-
-
-def carry_thread_args(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
-    """An action right after an analysis that took the same inputs, said as "launch it" / "looks good, do it": the
-    analysis' inputs the instruction does not change (a plan's audience, channel and holdout for its launch)."""
-    from agent.planners.extract.args import FREE_TEXT
-
-    last = state.get("last_tool") or {}
-    if not last.get("name") or last["name"] in planned or not IT.search(text):
-        return
-    props = spec.json_schema().get("properties", {})
-    for key, value in (last.get("args") or {}).items():
-        prop = props.get(key)
-        if prop is None or key in step["args"] or key in FREE_TEXT or value is None:
-            continue
-        allowed = prop.get("enum") or next((a.get("enum") for a in prop.get("anyOf", []) if a.get("enum")), None)
-        if allowed is None or value in allowed:
-            step["args"][key] = value
-
-
-RECOMMENDED = re.compile(r"\b(recommend\w*|suggest\w*|proposed|proposal|optimi[sz]\w+|do it|go ahead|as planned)\b",
-                         re.IGNORECASE)
-
-
-def carry_thread_content(step: dict, spec: ToolSpec, state: dict, text: str, planned: list[str]) -> None:
-    """An action whose content input the instruction leaves open, after a turn that drafted content ("send the
-    second one to …"): the variant it points at by position (first, 2nd, #3, the last), else the top-ranked one."""
-    props = spec.json_schema().get("properties", {})
-    if "variant" not in props or "variant" in step["args"]:
-        return
-    for tool in [t for t in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", props["variant"].get("description") or "")
-                 if t not in planned]:  # the tool named where the input is described supplies it
-        result = thread_result(state, tool)
-        texts = [r["text"] for r in (result or {}).get("data") or [] if isinstance(r, dict) and r.get("text")]
-        if texts:
-            found = ORDINAL.search(text)
-            position = 0 if not found else (len(texts) - 1 if found.group(6) else
-                                            int(found.group(7)) - 1 if found.group(7) else
-                                            next(i for i in range(5) if found.group(i + 1)))
-            if position < len(texts):
-                step["args"]["variant"] = texts[position]
-            return
-
-
-def thread_run(state: dict, tool: str) -> str | None:
-    """The run id of `tool`'s latest result earlier in the thread: `last_tool["run_id"]` when the graph keeps it,
-    else read from the conversation's tool messages (results enter it as data)."""
-    last = state.get("last_tool") or {}
-    if last.get("name") == tool and last.get("run_id"):
-        return last["run_id"]
-    messages = state.get("messages") or []
-    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []
-             if isinstance(call, dict) and "function" in call}
-    for message in reversed(messages):
-        if message.get("role") == "tool" and names.get(message.get("tool_call_id")) == tool:
-            found = re.search(r'"run_id":\s*"([\w.-]+)"', message.get("content") or "")
-            return found.group(1) if found else None
-    return None
 
 
 def analysis_args(text: str, spec: ToolSpec, env, keep_period: bool = False) -> dict:
@@ -426,51 +299,3 @@ def missing_inputs(step: dict, spec: ToolSpec, earlier: list[dict]) -> list[str]
     props = spec.json_schema().get("properties", {})
     return [r for r in spec.json_schema().get("required", []) if r not in step["args"] and r != "name"
             and props.get(r, {}).get("format") != "date-time" and not (earlier and suppliable(r, props))]
-
-
-def carry(step: dict, calls: list[dict], tools: dict[str, ToolSpec], env, question: str = "") -> dict:
-    """Results of earlier steps carried into a step's arguments: run ids of the runs it reads, the source, segment
-    or audience names the results hold and the request mentions, drafted content, recommended budgets."""
-    spec = tools[step["name"]]
-    args = dict(step["args"])
-    props = spec.json_schema().get("properties", {})
-    ok = [c for c in calls if c.get("ok")]
-    for param, choices in spec.requires.items():  # the run the action reads: the one made for it
-        tool = choices.get(args.get(param)) if param in args else None
-        made = next((c for c in reversed(ok) if c["name"] == tool), None)
-        if made and "run_id" in props and "run_id" not in args and (
-                run := ((made.get("result") or {}).get("metrics") or {}).get("run_id")):
-            args["run_id"] = run
-    if ok:
-        prev = ok[-1]
-        metrics = (prev.get("result") or {}).get("metrics", {})
-        data = (prev.get("result") or {}).get("data", [])
-        for field in ("segment", "audience"):  # names the earlier result holds and the request mentions
-            if field in props and field not in args:
-                names = {str(r[k]) for r in data for k in r if field in k and isinstance(r[k], str)}
-                hits = mentions(question, sorted(names, key=len, reverse=True)) or best_name_match(
-                    question, {n: n for n in names})
-                if hits:
-                    args[field] = hits[0]
-        if "variant" in props and "variant" not in args:
-            texts = [r.get("text") for r in data if r.get("text")]
-            if texts:
-                args["variant"] = texts[0]
-        if "audience" in props and "audience" not in args and metrics.get("audience_id"):
-            args["audience"] = metrics["audience_id"]
-        plan = daily_plan(metrics)
-        for param, prop in props.items():  # a recommended plan over the horizon → per-day amounts
-            if prop.get("type") == "object" and param not in args and plan:
-                args[param] = plan
-    if "send_at" in props and "send_at" not in args:
-        args["send_at"] = parse_when("send", env.today).isoformat()
-    return default_name(args, props, spec, calls, env)
-
-
-def default_name(args: dict, props: dict, spec: ToolSpec, calls: list[dict], env) -> dict:
-    """An action that needs a name and got none is named after what it holds and the day."""
-    if "name" in props and "name" not in args and spec.approval:
-        what = args.get("segment") or args.get("source") or next(
-            (c["name"] for c in calls if c.get("ok")), "customers")
-        args["name"] = f"{str(what).replace('_', ' ').capitalize()} audience {env.today:%Y-%m-%d}"
-    return args

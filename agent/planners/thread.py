@@ -4,7 +4,7 @@ for the action an analysis prepared.
 "Monday at 9, and hold out 15 %" right after a send was drafted changes that draft: the same action with the new
 values, and the earlier request leaves the approvals inbox (an approver never sees two versions of one request).
 "Perfect, ship it" or "put that split live from Monday" right after a campaign plan or a budget recommendation is
-the action that carries that analysis out, with what it recommended (agent/planners/steps.py carries the values).
+the action that carries that analysis out, with what it recommended (agent/planners/carrying.py carries the values).
 Both read the conversation's own messages: the drafted call and its arguments, the analysis and its result.
 """
 
@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import re
 
+from agent.planners.carrying import carry_thread_args, carry_thread_plan
+from agent.planners.extract import rx
 from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import HYPOTHETICAL, mood
 from agent.planners.extract.periods import parse_day, parse_time
-from agent.planners.steps import action_args, carry_thread_args, carry_thread_plan, said_verb
+from agent.planners.steps import action_args, said_verb
 from tools.registry import ToolSpec
 
 DRAFTED = "DRAFTED, NOT RUN: "
@@ -109,7 +111,7 @@ def corrected(text: str, state: dict) -> str | None:
     if old.endswith("%") and re.fullmatch(r"[\d.]+", new):
         new += "%"  # "make it 5, not 10 %": the unit said once
     quoted = [m.span() for m in re.finditer(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’](?!\w)", before)]
-    spots = [m for m in re.finditer(rf"(?<![\w.]){re.escape(old)}(?:\s?[ap]\.?m\b)?(?![\w.])", before, re.I)
+    spots = [m for m in rx.finditer(rf"(?<![\w.]){re.escape(old)}(?:\s?[ap]\.?m\b)?(?![\w.])", before, re.I)
              if not any(a <= m.start() < b for a, b in quoted)]  # never inside the message to send
     if re.search(r"\d\s?[ap]\.?m\b|:\d\d", new, re.I):  # "make it 9am, not 10": the time said before
         spots = [m for m in spots if re.search(r"[ap]\.?m$", m.group(0), re.I)] or spots

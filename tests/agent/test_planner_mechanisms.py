@@ -203,7 +203,7 @@ def test_the_source_the_instruction_means_decides_the_prerequisite(text, source,
 def test_the_run_made_first_is_the_one_the_action_reads(tools, env):
     calls = [{"name": "score_churn", "ok": True, "result": {"metrics": {"run_id": "churn-fresh"}, "data": []}}]
     step = {"name": "create_audience", "args": {"name": "Rescue", "source": "churn"}}
-    from agent.planners.steps import carry
+    from agent.planners.carrying import carry
 
     assert carry(step, calls, tools, env)["run_id"] == "churn-fresh"
 
@@ -216,7 +216,7 @@ def test_an_instruction_that_names_an_analysis_runs_it_to_supply_the_input(tools
 
 
 def test_a_recommended_plan_becomes_daily_budgets(tools, env):
-    from agent.planners.steps import carry
+    from agent.planners.carrying import carry
 
     calls = [{"name": "allocate_budget", "ok": True,
               "result": {"metrics": {"recommendation": {"search": 30000.0}, "horizon_days": 30}, "data": []}}]

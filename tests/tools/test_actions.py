@@ -137,3 +137,19 @@ def test_an_sms_lacking_only_the_required_sender_and_opt_out_gets_them_and_the_a
     with pytest.raises(ToolError, match="compliance"):  # anything else wrong is still refused, never rewritten
         schedule_campaign(con, ScheduleParams(audience="Texts", channel="sms", variant="GUARANTEED results!!!",
                                               send_at=datetime(2026, 10, 5, 10, 30)), _ctx(demo_copy))
+
+
+def test_a_probability_threshold_alone_takes_every_band_above_it(demo_copy):
+    """"Everyone at p(churn) >= 0.7": the default band (high) does not silently drop the medium-risk above it; a
+    band said as well still narrows it."""
+    seed_churn_run(demo_copy)  # 400 customers at p ≈ 0.9, half 'high', half 'medium'
+    con = connect(demo_copy / "warehouse.duckdb")
+    assert AudienceParams(name="xy", min_probability=0.7).risk_band is None
+    assert AudienceParams(name="xy").risk_band == "high"
+    threshold = create_audience(con, AudienceParams(name="Above 0.7", min_probability=0.7), _ctx(demo_copy))
+    both = create_audience(con, AudienceParams(name="High above 0.7", min_probability=0.7, risk_band="high"),
+                           ToolContext(home=demo_copy, user="ana", role="approver", thread_id="t-1",
+                                       request_id="call-2"))
+    scored = con.execute("SELECT count(*) FROM churn_scores WHERE run_id = 'churn-test'").fetchone()[0]
+    high = con.execute("SELECT count(*) FROM churn_scores WHERE run_id = 'churn-test' AND risk_band = 'high'").fetchone()[0]
+    assert scored >= threshold.metrics["size"] > high >= both.metrics["size"] > 0

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.actions.base import ActionResult, params_key, run_once
 from tools.actions.consent import CONTACT_COLUMN, Channel, describe, exclusions, screened_sql
@@ -30,13 +30,21 @@ class AudienceParams(BaseModel, use_attribute_docstrings=True):
     segment: str | None = None
     """Segment name or id (source=segment)."""
     risk_band: Literal["high", "medium", "low"] | None = "high"
-    """Churn risk band to include (source=churn)."""
+    """Churn risk band to include (source=churn); with only min_probability given, no band."""
     min_probability: float | None = Field(None, ge=0, le=1)
-    """Lowest churn probability to include (source=churn)."""
+    """Lowest churn probability to include (source=churn): every band above it unless a band is given too."""
     top_n: int | None = Field(None, ge=1, le=1_000_000)
     """Keep only the N highest-scoring members."""
     customer_ids: list[int] | None = None
     """Explicit members (source=customers)."""
+
+    @model_validator(mode="after")
+    def _threshold_replaces_band(self):
+        """"Everyone at p(churn) >= 0.7" is the threshold alone: the default band (high) would silently drop the
+        medium-risk customers above it. A band said as well still applies."""
+        if self.min_probability is not None and "risk_band" not in self.model_fields_set:
+            self.risk_band = None
+        return self
 
 
 def _members_sql(con, params: AudienceParams) -> tuple[str, list, str, str | None]:

@@ -77,7 +77,8 @@ def _refuse_nobody(info: dict, channel: str) -> None:
 @register(example=ScheduleParams(audience="At-risk high value", variant="We miss you: 15% off your next order",
                                  send_at=datetime(2026, 10, 5, 9, 0)), approval=True,
           preview=preview_schedule_campaign, key_metrics=("recipients", "holdout", "excluded_no_consent", "delivery"),
-          concepts={"schedule": ["send", "sending", "queue"]},  # "plan the sending of …": this action's verb
+          concepts={"schedule": ["send", "sending", "queue", "programme", "program"]},
+          # ("plan the sending of …": this action's verb)
           synonyms={"sms": ["sms", "text message", "texts", "text them", "text the", "texting"],
                     "push": ["push", "push notification", "app notification"]},
           requests=["schedule the campaign to this audience", "send the win-back email next Monday at 9",

@@ -34,9 +34,10 @@ def _workers(environ) -> int:
 
 
 def create_app(ctx: Context, *, url: str | None = None, slack_client=None, environ=None,
-               web: bool = True) -> FastAPI:
+               web: bool = True, freeze: bool = False) -> FastAPI:
     """The server's app over `ctx.home`. `url` (where it listens) goes into the home's server.json at start-up;
-    `slack_client` replaces the Slack Web API client (tests); `web=False` leaves the Gradio UI out."""
+    `slack_client` replaces the Slack Web API client (tests); `web=False` leaves the Gradio UI out; `freeze`: the
+    process is the server's own, so the warm-up freezes what start-up built (`Northstar.warm_up`)."""
     from agent.runner import Northstar
     from tools import deliver_in_background
     from tools.warehouse import connect
@@ -53,7 +54,8 @@ def create_app(ctx: Context, *, url: str | None = None, slack_client=None, envir
             serverfile.write(ctx.home, url, home_token)
         deliver_in_background(ctx)
         # the first question pays for loading the tools and the planner's model (seconds): pay it now, off the loop
-        threading.Thread(target=app.state.ns.warm_up, name="northstar-warm-up", daemon=True).start()
+        threading.Thread(target=app.state.ns.warm_up, kwargs={"freeze": freeze}, name="northstar-warm-up",
+                         daemon=True).start()
         log.info("Northstar server for %s%s", ctx.home, f" at {url}" if url else "")
         try:
             yield
@@ -142,7 +144,7 @@ def serve(ctx: Context, host: str = "127.0.0.1", port: int = 7860) -> None:
         raise SystemExit(f"A Northstar server already runs for {ctx.home} at {running['url']} (pid "
                          f"{running['pid']}); the CLI uses it. Stop it first to start another.")
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    app = create_app(ctx, url=f"http://{local}:{port}")
+    app = create_app(ctx, url=f"http://{local}:{port}", freeze=True)
     uvicorn.run(app, host=host, port=port, log_level=os.environ.get("NORTHSTAR_LOG_LEVEL", "info").lower(),
                 timeout_graceful_shutdown=10)
 

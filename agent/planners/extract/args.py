@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from agent.planners.extract import rx
 from agent.planners.extract.names import (
     NAME_CUE,
     best_name_match,
@@ -122,10 +123,11 @@ def _horizon(field: Field, question: Question) -> int | None:
 
 
 def _enum_value(field: Field, question: Question) -> Any:
-    return _first(enum_choices(question.text, field.enum, question.synonyms))
+    text = EFFORT.sub(" ", question.text) if "channel" in field.name else question.text  # "the launch push"
+    return _first(enum_choices(text, field.enum, question.synonyms))
 
 
-EFFORT = re.compile(r"\b(?:q[1-4]|holiday|christmas|black friday|year[- ]end|big|final|last|sales|seasonal|"
+EFFORT = re.compile(r"\b(?:q[1-4]|holiday|christmas|black friday|year[- ]end|big|final|last|sales|seasonal|launch|product|brand|"
                     r"marketing|autumn|fall|spring|summer|winter)\s+push\b", re.I)  # "before the Q4 push": an effort
 
 
@@ -136,7 +138,8 @@ def _channels(field: Field, question: Question) -> list[str] | None:
 def first_mention_of(kind: str) -> Callable[[Field, Question], Any]:
     """A rule's fill: the first name of this kind (a key of the vocabulary) that the text mentions."""
     def fill(field: Field, question: Question) -> Any:
-        return _first(mentions(question.text, question.vocab.get(kind, [])))
+        text = EFFORT.sub(" ", question.text) if kind == "channel" else question.text  # "the launch push ran …"
+        return _first(mentions(text, question.vocab.get(kind, [])))
     return fill
 
 
@@ -164,7 +167,7 @@ def _table(field: Field, question: Question) -> str | None:
 def _quoted_name(field: Field, question: Question) -> str | None:
     """A name given; when the tool also takes content to send, a quoted passage is that content and a name needs its
     cue ("call it 'VIP Autumn'")."""
-    if any(f in question.fields for f in QUOTED_TEXT) and not re.search(NAME_CUE, question.text, re.I):
+    if any(f in question.fields for f in QUOTED_TEXT) and not rx.search(NAME_CUE, question.text, re.I):
         return None
     return quoted_name(question.text) or None
 
@@ -172,7 +175,7 @@ def _quoted_name(field: Field, question: Question) -> str | None:
 def _quoted_text(field: Field, question: Question) -> str | None:
     """The quoted passage to send, unless it is the name something is given ("call it 'VIP Autumn'")."""
     said = quoted_text(question.text)
-    if said and re.search(NAME_CUE + r"[\"“'‘]" + re.escape(said), question.text, re.I):
+    if said and rx.search(NAME_CUE + r"[\"“'‘]" + re.escape(said), question.text, re.I):
         return None
     return said or None
 
@@ -235,18 +238,50 @@ def _window(field: Field, question: Question) -> str | None:
 
     from agent.planners.extract.periods import MONTHS
 
-    if between := re.search(r"\bbetween\s+(.{3,25}?)\s+and\s+(.{3,25}?)(?=[.,;?!]|\s+(?:with|for|to|on)\b|$)",
-                            question.text, re.I):  # "goes out between Oct 12 and Oct 16"
-        day = parse_day(between.group(1 if field.name.endswith("_after") else 2), question.today)
-        if day is not None:
+    after = field.name.endswith("_after")
+    if between := re.search(r"\bbetween\s+(.{3,25}?)\s+and\s+(.{3,30})", question.text, re.I):
+        first, last = (parse_day(part, question.today) for part in between.groups())  # "between Oct 12 and Oct 16"
+        if first is None and last is not None and (day := re.search(r"\d{1,2}", between.group(1))):
+            first = _in_month(int(day.group(0)), last)  # "between the 5th and the 9th of October"
+        if (first if after else last) is not None:
+            return _iso(first if after else last)
+    if bound := rx.search(BOUNDS[after], question.text, re.I):  # "not before Oct 13, not after Oct 15"
+        if (day := parse_day(bound.group(1), question.today)) is not None:
             return _iso(day)
     months = "|".join(sorted(MONTHS, key=len, reverse=True))
-    if not (m := re.search(rf"\b(?:in|during|for|this|next|over)\s+({months})\b(?!\s+\d)", question.text, re.I)):
+    if not (m := rx.search(rf"\b(?:in|during|for|this|next|over)\s+({months})\b(?!\s+\d)", question.text, re.I)):
         return _day(field, question) if field.name.endswith("_after") else None
     month = MONTHS[m.group(1).lower()]
     year = question.today.year + (month < question.today.month)
     first, last = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
     return _iso(max(first, question.today) if field.name.endswith("_after") else last)
+
+
+BOUNDS = {True: r"\b(?:not (?:before|earlier than)|no earlier than|(?:at the )?earliest(?: on)?)\s+(.{3,30})",
+          False: r"\b(?:not (?:after|later than)|no later than|(?:at the )?latest(?: by| on)?|(?<!not )(?<!no )before|by)\s+(.{3,30})"}
+"""A send window's bounds said one at a time: the first day it may go (True: `…_after`) and the last (False)."""
+
+
+def _in_month(day: int, other: date) -> date | None:
+    """The day of the month another date of the same window names ('the 5th' before 'the 9th of October')."""
+    try:
+        return other.replace(day=day)
+    except ValueError:
+        return None
+
+
+GENERIC_COLUMNS = ("id", "date", "value", "text", "name")
+
+
+def _optional_column(field: Field, question: Question) -> str | None:
+    """An optional column the text names by the field's own word ("validate against the star ratings" names
+    `rating_column` = rating); a column with a default is never changed this way."""
+    stem = field.name.removesuffix("_column")
+    if stem in GENERIC_COLUMNS:  # "the customer id", "order value", "the date": words, not a column
+        return None
+    if field.prop.get("default", "") is None and rx.search(rf"\b{re.escape(stem)}s?\b", question.text, re.I):
+        return stem
+    return None
 
 
 def _listed_ids(field: Field, question: Question) -> list[int] | None:
@@ -295,8 +330,8 @@ def _column_values(field: Field, question: Question) -> list[str] | None:
             parts = set(column.name.split("_"))
             if column.pii or head not in parts or not parts <= said or not (values := listed_values(column.description)):
                 continue
-            found = [v for v in values if re.search(rf"(?<![\w+-]){re.escape(v.lower())}(?![\w+-])", low)]
-            if len(found) == 1 and re.search(rf"{re.escape(found[0].lower())}(?:\s+\w+)?\s+(?:and|or)\s+"
+            found = [v for v in values if rx.search(rf"(?<![\w+-]){re.escape(v.lower())}(?![\w+-])", low)]
+            if len(found) == 1 and rx.search(rf"{re.escape(found[0].lower())}(?:\s+\w+)?\s+(?:and|or)\s+"
                                              r"(?:bigger|larger|above|up|more|over|higher|greater)\b", low):
                 found = values[values.index(found[0]):]  # "51-200 employees and bigger": that value and those after
             if found:
@@ -305,7 +340,7 @@ def _column_values(field: Field, question: Question) -> list[str] | None:
 
 
 def _offer(field: Field, question: Question) -> str | None:
-    m = re.search(OFFER, question.text.lower())
+    m = rx.search(OFFER, question.text.lower())
     return m.group(1) if m else None
 
 
@@ -322,10 +357,11 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_listed_ids, kinds=("array",), name_has="_ids"),
     Rule(_column_values, kinds=("array",), falls_through=True),
     Rule(_column, name_has="_by", kinds=("string",)),
+    Rule(_optional_column, name_has="_column", kinds=("string",)),
     Rule(_experiment, names=("experiment_id", "experiment")),
     Rule(_table, names=("table", "paths_table")),
     Rule(_segment, names=("segment", "segment_name")),
-    Rule(first_mention_of("audience"), names=("audience", "saved_audience")),
+    Rule(first_mention_of("audience"), names=("audience", "saved_audience", "among")),  # among: "in the X audience"
     Rule(_quoted_name, names=("name", "campaign_name"), falls_through=True),
     Rule(_quoted_text, names=QUOTED_TEXT, kinds=("string",), falls_through=True),
     Rule(_quoted_drafts, names=("candidates", "drafts", "texts"), kinds=("array",)),

@@ -17,7 +17,8 @@ from datetime import date
 
 ENTITY_KEYS = {"channel", "campaign", "campaign_id", "segment", "segment_name", "segment_id", "arm", "variant",
                "experiment_id", "audience", "audience_name", "aspect"}
-CASED = {"new", "lost", "loyal", "promising", "control", "other", "high", "medium", "low", "all", "total", "none"}
+CASED = {"new", "lost", "loyal", "promising", "control", "other", "high", "medium", "low", "all", "total", "none",
+         "customers", "buyers", "shoppers", "people", "users", "members"}  # names that are also plain words
 MONTHS = {m: i + 1 for i, names in enumerate((
     "jan january", "feb february", "mar march", "apr april", "may", "jun june", "jul july", "aug august",
     "sep sept september", "oct october", "nov november", "dec december")) for m in names.split()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agent.planners.extract import rx
 from agent.planners.extract.quantities import MONTH
 
 FRACTIONS = {"a tenth": 0.1, "one tenth": 0.1, "a fifth": 0.2, "one fifth": 0.2, "a quarter": 0.25,
@@ -24,6 +25,7 @@ MULTIPLES = {"double": 1.0, "twice": 1.0, "triple": 2.0, "treble": 2.0, "quadrup
 UP = (r"increase|raise|bump|boost|grow|lift|up|add|top up|push up|scale up|scale|ramp up|double|triple|treble|quadruple|"
       r"more on|invest more in|put more")
 DOWN = (r"cut|reduce|lower|decrease|trim|drop|scale back|pull back|dial back|dial down|ease off|pare back|wind down|"
+        r"(?:pull|scale|dial|pare|bring|wind) [a-z]+ (?:back|down)|"  # "pull display back 15%"
         r"slash|halve|shrink|take|remove|less on|spend less")
 MOVE = r"move|shift|reallocate|transfer|redirect|switch|divert|rebalance|reassign|swap|fund|put|send|give|allocate"
 INSTRUCTION = re.compile(  # an imperative verb at the start of the request or of a clause (after politeness)
@@ -31,7 +33,8 @@ INSTRUCTION = re.compile(  # an imperative verb at the start of the request or o
     rf"we|we'?ll|we will|"
     rf"just|let'?s|let us|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|we need to|"
     rf"we want to|would it be possible to|is it possible to|would you mind|could you possibly|could we|can we please|"
-    rf"i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|schedule|"
+    rf"can we|i want to|i'd like to|time to)[\s,]+)*(?:{UP}|{DOWN}|{MOVE}|set|make|save|create|build|export|turn|"
+    rf"schedule|programme|program|tweak|"
     rf"queue|book|launch|email|e-mail|text|sms|push|apply|implement|enact|execute|activate|roll out|go live|"
     rf"update|change|adjust|pause|resume|upload|sync|store|keep|mail|message|notify|ship|deploy|start|pull|grab|"
     rf"gather|collect|compile|load|assemble|draft|prepare|plan|reschedule|postpone|move|bring|dial|ramp|pare|"
@@ -51,19 +54,39 @@ HYPOTHETICAL = re.compile(
 FROM_TO = re.compile(r"\bfrom\s+[$€£]?\d[\d,.]*k?\s*(?:a day|/day|per day|daily)?\s+to\s+[$€£]?\d", re.I)
 SEND_SAID = re.compile(r"(?<!\w)[\"“'‘][^\"”’]{3,300}[\"”'’].*\b(?:\d{1,2}(?::\d{2})?\s*[ap]\.?m\b|at \d{1,2}(?::\d{2})?\b)"
                        r"|\b(?:\d{1,2}(?::\d{2})?\s*[ap]\.?m|at \d{1,2}(?::\d{2})?)\b.*(?<!\w)[\"“'‘][^\"”’]{3,300}[\"”'’]", re.I)
+FOR_APPROVAL = re.compile(r"\b(?:put|send|submit|raise|pass|push|queue|get)\s+(?:it|that|this|them|those|these)\s+"
+                          r"(?:through|in|up|across|over)?\s*(?:for (?:approval|sign-?off|review)|to (?:the )?approvers?)"
+                          r"|\bput (?:it|that|this) through\b|\b(?:draft|set) (?:it|that|this) up\b", re.I)
+"""A request to draft what was just said, for a person to approve ("… Could you put that through for approval?")."""
+SIGNED = re.compile(r"\b[a-z]+\s+[+\-−]\s?\d+(?:\.\d+)?\s?(?:%|k\b|percent\b)", re.I)
+"""A change written as a sign ("search +10% from mon"): an instruction without a verb."""
+CONDITION = re.compile(r"\b(?:and )?(?:only )?if (?:it|that|this|the (?:numbers?|split|plan|result)s?)(?:'s| is| looks| seems|"
+                       r" makes sense| checks out)(?: \w+)?\s*,?\s*(?:then\s+)?", re.I)
+WANTS_DONE = re.compile(r"\b(?:wants?|would like|'d like|needs?|asked for)\s+(?:(?:the|our|its|their|all|[a-z]+'s)\s+)?"
+                        r"(?:[a-z]+\s+){0,3}?(?:cut|raised|increased|reduced|lowered|moved|shifted|set|paused|stopped|"
+                        r"doubled|halved|trimmed|bumped|scheduled|sent|launched|saved|created)\b", re.I)
+"""A change relayed as someone's wish ("Priya wants the display budget cut by 10% from Monday"): an instruction."""
+NAMING = re.compile(r"\b(?:name|call|label) (?:it|them|this|that|the (?:audience|list))\b|\b(?:saved?|stored?|kept|keep|"
+                    r"put|stick|stuck|added?|dump)\b[^.?!]{0,60}?\b(?:as|in|into|to) (?:an? |the |one )?(?:new )?"
+                    r"(?:audience|list)\b|^\W*audience\s*:", re.I)
+"""A thing to be saved and its name ("… saved as an audience called 'Holiday VIP'", "audience: top 500 by clv, name
+it vip-500"): said without an imperative verb, still an instruction."""
 QUESTION_START = re.compile(r"^\s*(?:how|what|which|who|whom|why|where|when|is|are|was|were|do|does|did|can|could|"
                             r"should|would|will|has|have|any)\b", re.I)
 
 
 def mood(text: str) -> str:
     """'instruction' (do something), 'hypothetical' (what if … / don't change anything) or 'question'."""
+    text = CONDITION.sub(" ", text)  # "if it's sensible, put it live": the approver's check, not a what-if
     if HYPOTHETICAL.search(text):
         return "hypothetical"
     verb = INSTRUCTION.search(re.sub(r"\b(\w+) by \1\b", " ", text))  # "send by send", "week by week": a grain
     if verb and CHANNEL_VERB.search(verb.group(0)) and text.rstrip().endswith("?") and not CHANNEL_OBJECT.search(
             text[verb.end():]):
         verb = None  # "ok and just email + affiliate?": channels named in a question, not "email the VIPs"
-    if verb or ((LIVE.search(text) or FROM_TO.search(text) or (SEND_SAID.search(text) and "?" not in text))
+    if verb or ((LIVE.search(text) or FROM_TO.search(text) or (SEND_SAID.search(text) and "?" not in text)
+                 or NAMING.search(text) or FOR_APPROVAL.search(text) or (SIGNED.search(text) and "?" not in text)
+                 or WANTS_DONE.search(text))
                 and not QUESTION_START.search(text)):
         return "instruction"  # (… or "video from 560 to 500 a day pls": a change said without a verb; "winback
     return "question"  # october sms 'Your faves are back' fri 8am": a message and a time to send it)
@@ -97,8 +120,8 @@ PERIOD_SAID = re.compile(r"\b(?:this|next|over the|for the|per|a|each) (week|mon
 def _quantity(text: str) -> Quantity | None:
     """The first share or amount in a piece of an instruction."""
     low = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())
-    low = re.sub(rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}|\b(?:19|20)\d\d\b|"
-                 r"\bat \d{1,2}\b", " ", low)
+    low = rx.sub(rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}|\b(?:19|20)\d\d\b|"
+                 rf"\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\bat \d{{1,2}}\b", " ", low)  # dates are no amounts
     share, amount = SHARE.search(low), AMOUNT.search(low)
     if share and (not amount or share.start() <= amount.start() or share.group(1)):
         if share.group(1):
@@ -141,10 +164,10 @@ def _roles(piece: str, channels) -> list[tuple[str, str]]:
     if EVERY.search(low):
         left_out = EXCEPT.search(low)
         return [(c, "subject") for c in channels
-                if not (left_out and re.search(rf"(?<![\w-]){re.escape(c.lower())}(?![\w-])", left_out.group(1)))]
+                if not (left_out and rx.search(rf"(?<![\w-]){re.escape(c.lower())}(?![\w-])", left_out.group(1)))]
     found = []
     for channel in channels:
-        for m in re.finditer(rf"(?<![\w-]){re.escape(channel.lower())}s?(?![\w-])", low):  # "affiliates" too
+        for m in rx.finditer(rf"(?<![\w-]){re.escape(channel.lower())}s?(?![\w-])", low):  # "affiliates" too
             before = low[max(0, m.start() - 16):m.start()]
             if re.search(r"\b(?:from|out of|off|away from)\s+(?:the\s+|our\s+)?$", before):
                 role = "source"
@@ -160,7 +183,7 @@ def _roles(piece: str, channels) -> list[tuple[str, str]]:
 
 def _direction(piece: str) -> str | None:
     low = piece.lower()
-    up, down = re.search(rf"\b(?:{UP})(?:s|es|d|ed|ing)?\b|\bup\b|\bmore\b|\bhigher\b|(?<![\w.])\+\s?\d", low), re.search(
+    up, down = rx.search(rf"\b(?:{UP})(?:s|es|d|ed|ing)?\b|\bup\b|\bmore\b|\bhigher\b|(?<![\w.])\+\s?\d", low), rx.search(
         rf"\b(?:{DOWN})(?:s|es|d|ed|ing)?\b|\bdown\b|\bless\b|\blower\b|(?<![\w.-])[-−–]\s?\d", low)  # "reduces …",
     # "email +25%, social -20%": a sign said with the share
     if up and down:
@@ -194,7 +217,7 @@ def budget_changes(text: str, channels, current: dict[str, float]) -> dict[str, 
                 changed[channel] = new[channel] = _daily(Quantity(amount=quantity.amount, per=quantity.per or "day"),
                                                          current[channel])
             continue
-        if not roles and said and quantity and quantity.share is not None and re.search(
+        if not roles and said and quantity and quantity.share is not None and rx.search(
                 r"\b(?:it|its|them|their)\b", piece, re.I):
             roles = [(channel, "subject") for channel in said]  # "Display is saturated. Cut it by 15 %."
         if not roles:
@@ -247,15 +270,16 @@ def budget_changes(text: str, channels, current: dict[str, float]) -> dict[str, 
 def _set_amounts(piece: str, roles: list[tuple[str, str]]) -> dict[str, float]:
     """'search to 3,300 a day', 'set social at 2k', '500 a day on email': new daily amounts said outright."""
     low = re.sub(r"(?<=\d),(?=\d{3}\b)", "", piece.lower())
-    if re.search(rf"\b(?:{UP}|{DOWN})\b", low) and re.search(r"\bby\b", low):
+    if rx.search(rf"\b(?:{UP}|{DOWN})\b", low) and re.search(r"\bby\b", low):
         return {}
     out = {}
     for channel, _ in roles:
         name = re.escape(channel.lower())
-        m = (re.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|monthly|budget|spend|spending|the|to|up|down|"
+        m = (rx.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|monthly|budget|spend|spending|the|to|up|down|should|"
+                       rf"must|will|be|set|is|goes|go|going|moved|changed|"  # "social should be set to 1,000 a day"
                        rf"from\s+[$€£]?[\d.,]+k?(?:\s*(?:a day|/day|per day))?))*?\s+"
                        rf"(?:to|at|=)\s+(?!(?:{'|'.join(re.escape(c) for c, _ in roles)})\b)(.{{0,30}})", low)
-             or re.search(rf"^(.{{0,30}}?)\s+(?:a|per)\s+day\s+(?:on|for)\s+{name}\b", low))
+             or rx.search(rf"^(.{{0,30}}?)\s+(?:a|per)\s+day\s+(?:on|for)\s+{name}\b", low))
         if m and (quantity := _quantity(m.group(1))) and quantity.amount is not None and quantity.share is None:
             per = quantity.per or ("month" if quantity.amount > 50_000 else "day")
             out[channel] = quantity.amount / {"day": 1, "week": 7, "month": 30}[per]

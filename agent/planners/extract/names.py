@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from agent.planners.extract import rx
+
 SYNONYMS = {  # words marketers use → enum values found in tool schemas
     "weekly": "week", "daily": "day", "monthly": "month", "per week": "week", "per day": "day",
     "subject line": "email_subject", "subject lines": "email_subject", "email subject": "email_subject",
@@ -24,7 +26,7 @@ NAME_STOP = {"the", "a", "test", "of", "and"}  # words too common in names to te
 
 def mentions(text: str, vocabulary) -> list[str]:
     """Vocabulary items mentioned in the text (case-insensitive, _ and - read as spaces), in order of appearance."""
-    t = " " + re.sub(r"[_\-()\[\]{},;:!?\"“”]", " ", text.lower()) + " "  # "(sms)" names sms
+    t = " " + re.sub(r"[_\-()\[\]{},;:!?\"“”]|\.(?=\s|$)", " ", text.lower()) + " "  # "(sms)", "in CPA." name them
     found = []
     for item in vocabulary:
         key = re.sub(r"[_\-]", " ", str(item).lower())
@@ -45,10 +47,10 @@ def named_mentions(text: str, names) -> list[str]:
     of common words ("at risk", "loyal", "new") is not read in "customers most at risk of leaving"."""
     found = []
     quote = r"(?<!\w)[\"“'‘]([^\"”’]{2,300}?)[\"”'’](?=\s|$|[,.;:!?])"
-    passages = [m.span(1) for m in re.finditer(quote, text)]
+    passages = [m.span(1) for m in rx.finditer(quote, text)]
     for name in mentions(text, names):
         pattern = r"[\s_-]+".join(map(re.escape, str(name).split()))
-        for m in re.finditer(rf"(?<![\w]){pattern}(?![\w])", text, re.I):
+        for m in rx.finditer(rf"(?<![\w]){pattern}(?![\w])", text, re.I):
             inside = [(a, b) for a, b in passages if a <= m.start() and m.end() <= b]
             if inside and inside[0] != m.span():
                 continue  # part of quoted text ('New season, new favourites'), not a name
@@ -74,7 +76,7 @@ def enum_choices(text: str, enum: list, synonyms: dict[str, tuple[str, ...]] | N
             return [grain]
     plain = PERIOD_WORDS.sub(" ", text.lower())
     named = [value for value in mentions(plain, enum) if value not in ENUM_STOP
-             and re.search(rf"(?<![\w]){re.escape(str(value).replace('_', ' '))}(?:s|es)?(?![\w])",
+             and rx.search(rf"(?<![\w]){re.escape(str(value).replace('_', ' '))}(?:s|es)?(?![\w])",
                            re.sub(r"[_-]", " ", plain))]  # whole words: "highest" does not name "high"
     named = [value for value in named if not negated(plain, str(value))]
     if named:
@@ -92,7 +94,7 @@ NEGATION = re.compile(r"\b(?:forget|not|no|never|without|skip|drop|instead of|ra
 
 def negated(text: str, value: str) -> bool:
     """Whether every mention of an enum value is negated ("forget RFM", "not weekly", "rather than last click")."""
-    spots = [m.start() for m in re.finditer(rf"(?<![\w]){re.escape(value.replace('_', ' '))}", re.sub(r"[_-]", " ",
+    spots = [m.start() for m in rx.finditer(rf"(?<![\w]){re.escape(value.replace('_', ' '))}", re.sub(r"[_-]", " ",
                                                                                                   text))]
     return bool(spots) and all(NEGATION.search(text[max(0, i - 30):i]) for i in spots)
 
@@ -101,7 +103,7 @@ def _position(text: str, phrase: str) -> int:
     """Where a phrase stands in the text as whole words (a hyphen reads as a space), or -1."""
     first, *rest = phrase.lower().split() or [""]
     words = [re.escape(first) + (r"(?:er|est)?" if rest and first.isalpha() else ""), *map(re.escape, rest)]
-    m = re.search(r"(?<![\w])" + r"[\s-]+".join(words) + r"(?![\w])", text)  # "highest-value": "high value"
+    m = rx.search(r"(?<![\w])" + r"[\s-]+".join(words) + r"(?![\w])", text)  # "highest-value": "high value"
     return m.start() if m else -1
 
 
@@ -140,19 +142,26 @@ NAME = r"([A-Za-z0-9][\w&'-]*(?:\s+(?:[A-Z0-9][\w&'-]*|&))*)"
 def quoted_name(text: str) -> str | None:
     """A name given after 'called', 'named', 'call it' (quoted or in capitals), else in quotes, else after 'as' in
     capitals ('save it as VIP Early Access')."""
-    if m := re.search(NAME_CUE + r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]", text, re.I):
+    if m := rx.search(NAME_CUE + r"[\"“'‘]([^\"”'’]{2,80})[\"”'’]", text, re.I):
         return m.group(1).strip()
-    if m := re.search(NAME_CUE + NAME, text, re.I):
+    if m := rx.search(NAME_CUE + NAME, text, re.I):
         return m.group(1).strip()
     if m := re.search(r"(?<!\w)[\"“'‘]([^\"”'’]{2,80})[\"”'’](?!\w)", text):  # not the ' of "don't"
         return m.group(1).strip()
     if m := re.search(r"\b(?:called|named|as)\s+([A-Z][\w-]*(?:\s+[A-Z0-9][\w-]*){0,5})", text):
         return m.group(1).strip()
+    if m := SAVED_AS.search(text):
+        return m.group(1)
     return None
+
+
+SAVED_AS = re.compile(r"\b(?:save|saved|store|keep|export)\s+(?:[\w'-]+\s+){0,4}?as\s+(?!an?\b|the\b|audiences?\b)"
+                      r"([a-z0-9]+(?:[-_][a-z0-9]+)+|[a-z]+\d[\w-]*)\b", re.I)
+"""A name written as a slug after "save … as" ("save the high ones as q4-rescue", "save Champions as champs-oct")."""
 
 
 def listed_ids(text: str, noun: str) -> list[int]:
     """Integers listed after a noun ('customer ids 101, 202 and 303', 'customers 7 and 9') → [101, 202, 303]."""
-    m = re.search(rf"\b{re.escape(noun)}s?(?:\s+(?:ids?|numbers?|#))?\s*:?\s*((?:#?\d+(?:\s*(?:,|and|&|or)\s*)?)+)",
+    m = rx.search(rf"\b{re.escape(noun)}s?(?:\s+(?:ids?|numbers?|#))?\s*:?\s*((?:#?\d+(?:\s*(?:,|and|&|or)\s*)?)+)",
                   text, re.I)
     return [int(x) for x in re.findall(r"\d+", m.group(1))] if m else []

@@ -13,8 +13,10 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from agent.planners.extract import rx
+
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
-    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m} | {"sept": 9}
 MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)} | {
     d.lower(): i for i, d in enumerate(calendar.day_abbr)} | {"tues": 1, "thur": 3, "thurs": 3}
@@ -98,16 +100,24 @@ HOLIDAYS: dict[str, Callable[[int], date]] = {  # retail days people name instea
     "valentine's day": lambda y: date(y, 2, 14), "valentines day": lambda y: date(y, 2, 14),
     "singles day": lambda y: date(y, 11, 11), "halloween": lambda y: date(y, 10, 31),
 }
-HOLIDAY_RE = r"\b(" + "|".join(sorted(map(re.escape, HOLIDAYS), key=len, reverse=True)) + r")\b(?:\s+(\d{4}))?"
+HOLIDAY_RE = (r"\b(" + "|".join(sorted(map(re.escape, HOLIDAYS), key=len, reverse=True)) + r")\b(?:\s+(\d{4}))?"
+              r"(?:'s)?(\s+weekend)?")
 
 
 def _holiday(match: re.Match, today: date) -> Span:
-    """'Cyber Monday', 'Black Friday 2025': that day, the latest one up to today when no year is said."""
-    named = HOLIDAYS[match.group(1)]
-    day = named(int(match.group(2))) if match.group(2) else named(today.year)
-    if not match.group(2) and day > today:
-        day = named(today.year - 1)
-    return day, day
+    """'Cyber Monday', 'Black Friday 2025': that day, the latest one up to today when no year is said; 'Black Friday
+    weekend' runs to the Sunday after; two days named ('Black Friday through Cyber Monday') span both."""
+    def day_of(m: re.Match) -> date:
+        named = HOLIDAYS[m.group(1).lower()]
+        day = named(int(m.group(2))) if m.group(2) else named(today.year)
+        return named(today.year - 1) if not m.group(2) and day > today else day
+    first = day_of(match)
+    last = first + timedelta(days=2 if match.group(3) and first.weekday() == 4 else 0)
+    for other in rx.finditer(HOLIDAY_RE, match.string[match.end():]):
+        later = day_of(other)
+        if first < later <= first + timedelta(days=7):  # the same season's days: a range
+            last = max(last, later)
+    return first, last
 
 
 def _season(match: re.Match, today: date) -> Span:
@@ -186,11 +196,11 @@ SPANS: tuple[tuple[str, Callable[[re.Match, date], Span]], ...] = (  # in order:
     (r"\b(last|previous|past) week\b", _last_week),
     (r"\bthis week\b", _this_week),
     (r"\byesterday\b", _yesterday),
+    (HOLIDAY_RE, _holiday),  # "last year's Black Friday weekend": the days, not the year
     (r"\b(last|previous|past) year\b", _last_year),
     (r"\bthis year\b|\byear to date\b|\bytd\b|\bsince the (?:start|beginning) of (?:the|this) year\b|"
      r"\bso far this year\b", _this_year),
     (r"\b(this|last|over the|in the|during the)? ?(spring|summer|autumn|fall)\b", _season),
-    (HOLIDAY_RE, _holiday),
     (DAY_MONTH_RE, _day_month),
     (rf"\b(?:in|during|for|of|across|over|throughout|through|around|mid-?|end of|start of) ({MONTH_RE})\b"
      rf"(?:\s+(\d{{4}}))?", _named_month),
@@ -202,7 +212,7 @@ SPANS: tuple[tuple[str, Callable[[re.Match, date], Span]], ...] = (  # in order:
 
 
 def _horizon(t: str) -> dict:
-    if m := re.search(rf"\b(?:next|coming|following) {COUNT_RE} (day|week|month|year)s?\b", t):
+    if m := rx.search(rf"\b(?:next|coming|following) {COUNT_RE} (day|week|month|year)s?\b", t):
         count, unit = count_of(m.group(1)), m.group(2)
         if unit == "month" and count % 12 == 0:
             return {"horizon_days": count // 12 * 365}  # "the next 12 months" is a year
@@ -214,20 +224,22 @@ def _horizon(t: str) -> dict:
 
 def _span(t: str, today: date, as_of: date | None) -> Span | None:
     """The range the text names: ISO dates first, then the first of `SPANS` found."""
-    iso = [d for d in map(date.fromisoformat, re.findall(ISO_DATE, t)) if d != as_of]
+    iso = [d for d in map(date.fromisoformat, rx.findall(ISO_DATE, t)) if d != as_of]
     if len(iso) >= 2:
         return min(iso[:2]), max(iso[:2])
     if len(iso) == 1:
         return (iso[0], today) if re.search(r"\b(since|from|after)\s+\d{4}-", t) else (iso[0], iso[0])
     for pattern, span in SPANS:
-        if m := re.search(pattern, t):
+        if m := rx.search(pattern, t):
             return span(m, today)
     return None
 
 
 def parse_period(text: str, today: date) -> dict:
-    """{start, end} and/or {horizon_days} and/or {as_of} found in the text."""
-    t = text.lower()
+    """{start, end} and/or {horizon_days} and/or {as_of} found in the text. Days named by month ("June 1", "30th of
+    June") read as their dates first, so two of them are a range ("between June 1 and June 30") and one after
+    "as of" is the as-of day."""
+    t = rx.sub(DAY_MONTH_RE, lambda m: _day_month(m, today)[0].isoformat(), text.lower())
     out: dict = _horizon(t)
     if m := re.search(r"\bas (?:of|at) (\d{4}-\d{2}-\d{2})", t):
         out["as_of"] = date.fromisoformat(m.group(1))
@@ -245,9 +257,9 @@ def parse_day(text: str, today: date) -> date | None:
     """A day to come: '2026-10-05', '5 October', 'October 5th', 'tomorrow', 'next Monday', 'on Thursday' (a weekday
     is its next occurrence after today), 'next week' (its Monday), 'next month' (its first day), 'in 3 days'."""
     t = text.lower()
-    if m := re.search(ISO_DATE, t):
+    if m := rx.search(ISO_DATE, t):
         return date.fromisoformat(m.group(1))
-    if m := re.search(DAY_MONTH_RE, t):
+    if m := rx.search(DAY_MONTH_RE, t):
         day, month, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
         try:
             named = date(int(year) if year else today.year, MONTHS[month], int(day))
@@ -259,13 +271,13 @@ def parse_day(text: str, today: date) -> date | None:
         return today + timedelta(days=1)
     if re.search(r"\b(today|tonight|this (morning|afternoon|evening))\b", t):
         return today
-    if m := re.search(rf"\b(?:next |on |this |coming )?({WEEKDAY_RE})\b", t):
+    if m := rx.search(rf"\b(?:next |on |this |coming )?({WEEKDAY_RE})\b", t):
         return today + timedelta(days=(WEEKDAYS[m.group(1)] - today.weekday()) % 7 or 7)
     if re.search(r"\bnext week\b", t):
         return today + timedelta(days=7 - today.weekday())
     if re.search(r"\bnext month\b", t):
         return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-    if m := re.search(rf"\bin {COUNT_RE} (day|week)s?\b", t):
+    if m := rx.search(rf"\bin {COUNT_RE} (day|week)s?\b", t):
         return today + timedelta(days=count_of(m.group(1)) * (7 if m.group(2) == "week" else 1))
     return None
 
@@ -282,12 +294,12 @@ def parse_time(text: str) -> tuple[int, int] | None:
         hours, minutes = m.group(1, 2) if m.group(1) else m.group(3, 4)
         hour = int(hours)
         if hour <= 23:
-            part = next((p for p in DAYPARTS if re.search(rf"\b{p}\b", t)), None)
+            part = next((p for p in DAYPARTS if rx.search(rf"\b{p}\b", t)), None)
             evening = part in ("afternoon", "evening", "tonight", "night")
             if 1 <= hour <= 6 or (evening and hour < 12):
                 hour += 12
             return hour % 24, int(minutes or 0)
-    if part := next((p for p in DAYPARTS if re.search(rf"\b{p}\b", t)), None):
+    if part := next((p for p in DAYPARTS if rx.search(rf"\b{p}\b", t)), None):
         return DAYPARTS[part]
     return None
 

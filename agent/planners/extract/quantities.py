@@ -11,17 +11,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agent.planners.extract import rx
+
 UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "mn": 1e6}
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                 "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "fifty": 50, "hundred": 100}
 ALIASES = {  # how marketers name common parameters (field name → phrases that introduce its value)
     "baseline": ("conversion rate", "baseline", "base rate", "current rate", "open rate", "click rate",
-                 "converts at", "converting at", "convert at", "opens at", "clicks at"),
+                 "converts at", "converting at", "convert at", "opens at", "clicks at", "rate", "sign up", "signs up",
+                 "register", "convert", "buy", "purchase"),  # "fill rate is around 3%", "8% of them sign up"
     "relative_mde": ("lift", "uplift", "improvement", "increase"),
     "mde": ("lift", "uplift", "improvement", "increase", "difference", "change", "effect"),
     "sample_size_per_arm": ("users per group", "users per arm", "per arm", "per group", "per variant"),
     "daily_traffic": ("per day", "daily"),
     "total_budget": ("budget", "to spend", "spend"),
+    "window_days": ("conversion window", "window", "attribution window", "measurement window", "count orders for",
+                    "measure for", "measure over"),
+    "rating_neutral": ("neutral", "is neutral", "counts as neutral"),
+    "min_probability": ("probability", "p(churn)", "churn score"),
     "holdout_pct": ("holdout", "hold out", "held out", "hold back", "held back", "holdback", "control group",
                     "control"),
 }
@@ -57,17 +64,18 @@ BOUND = {"max": r"(?:more than|at most|no more than|not more than|up to|cap(?:pe
                 r"maximum(?: of)?|max(?:imum)?(?: of)?|within)",
          "min": r"(?:at least|no less than|not less than|minimum(?: of)?|min(?:imum)?(?: of)?)"}
 BEFORE_GAP = re.compile(r"^[\s()]*(?:[\w/'-]+[\s()]+){0,3}$")   # "10% relative lift", "730 day) horizon"
-AFTER_GAP = re.compile(r"^(?:\s*(?:of|is|at|=|:|to|around|about|roughly|~|be|was|were|by|meant|means|set to)){0,2}"
+AFTER_GAP = re.compile(r"^(?:\s*(?:of|is|at|>=|≥|>|=|:|to|around|about|roughly|~|be|was|were|by|meant|means|set to)){0,2}"
                        r"\s*(?:(?!(?:with|and|per|for|in|on)\b)[\w/'-]+\s+){0,2}?(?:at|of|by)?\s*$")
 # "discounting future value at 8%", "conversion is ~4%"; never across "with"/"and" ("conversion with 3000 visitors")
 
 
 def money(text: str) -> float | None:
-    """The first amount said with a currency sign or a unit: '$1.5M' → 1500000.0, '200k' → 200000.0."""
-    hits = re.findall(r"([$€£])?\s?(\d+(?:\.\d+)?)\s?(k|m|thousand|million)?\b(?!\s?%|\s?(?:days?|weeks?|months?|"
-                      r"customers?|variants?|segments?|leads?|pp))", text.lower().replace(",", ""))
-    for currency, number, unit in hits:
-        if currency or unit:
+    """The first amount said with a currency sign or a unit: '$1.5M' → 1500000.0, '200k' → 200000.0, '250000 $'."""
+    hits = re.findall(r"([$€£])?\s?(\d+(?:\.\d+)?)\s?(k|m|thousand|million)?\b(?:\s?([$€£]|dollars\b|euros\b))?"
+                      r"(?!\s?%|\s?(?:days?|weeks?|months?|customers?|variants?|segments?|leads?|pp))",
+                      text.lower().replace(",", ""))
+    for currency, number, unit, after in hits:
+        if currency or unit or after:
             return float(number) * UNITS.get(unit, 1)
     return None
 
@@ -82,11 +90,11 @@ def count_for(text: str, nouns: tuple[str, ...]) -> int | None:
     t = re.sub(r"\b[a-z]+(?:-\d+)+\b", " ", text.lower())  # an id ("NA-2026-06") holds no count
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t).replace("-", " ")
     noun = "|".join(re.escape(n.replace("-", " ")) for n in nouns)
-    if m := re.search(rf"\b(\d+)\s+(?:[a-z]+\s+){{0,3}}(?:{noun})\b", t):  # "5 premium sounding email subject lines"
+    if m := rx.search(rf"\b(\d+)\s+(?:[a-z]+\s+){{0,3}}(?:{noun})\b", t):  # "5 premium sounding email subject lines"
         return int(m.group(1))
     if m := re.search(r"\b(?:top|best|worst|first|highest|biggest|largest) (\d+)\b", t):
         return int(m.group(1))
-    if m := re.search(rf"\b({'|'.join(NUMBER_WORDS)})\s+(?:[a-z]+\s+){{0,2}}(?:{noun})\b", t):
+    if m := rx.search(rf"\b({'|'.join(NUMBER_WORDS)})\s+(?:[a-z]+\s+){{0,2}}(?:{noun})\b", t):
         return NUMBER_WORDS[m.group(1)]
     return None
 
@@ -98,9 +106,9 @@ def channel_amounts(text: str, channels) -> dict[str, float]:
     amount = r"[$€£]?\s?(\d+(?:\.\d+)?)\s?(k|m)?\b(?!\s?%|\s?percent)"
     for channel in channels:
         name = re.escape(channel)
-        m = (re.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|budget|spend|spending|the))*\s+(?:to|at|of|=)\s+{amount}",
+        m = (rx.search(rf"\b{name}(?:'s)?(?:\s+(?:daily|weekly|budget|spend|spending|the))*\s+(?:to|at|of|=)\s+{amount}",
                        low)
-             or re.search(rf"{amount}(?:\s+(?:a|per)\s+day)?\s+(?:on|for|to)\s+{name}\b", low))
+             or rx.search(rf"{amount}(?:\s+(?:a|per)\s+day)?\s+(?:on|for|to)\s+{name}\b", low))
         if m:
             out[channel] = float(m.group(1)) * UNITS.get(m.group(2) or "", 1)
     return out
@@ -134,11 +142,13 @@ def numbers_said(text: str) -> list[Said]:
         elif unit:
             value, unit = value * UNITS[unit], ""
         found.append(Said(value, unit, m.start(), m.end()))
-    for m in re.finditer(rf"\b({'|'.join(NUMBER_WORDS)})[- ](day|week|month|year)s?\b", masked):
+    for m in rx.finditer(rf"\b({'|'.join(NUMBER_WORDS)})[- ](day|week|month|year)s?\b", masked):
         found.append(Said(NUMBER_WORDS[m.group(1)] * DAYS[m.group(2)], "days", m.start(), m.end()))
-    for m in re.finditer(rf"\b(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)}|half a)[- ](?:percentage[- ])?points?\b", masked):
-        word = m.group(1)  # "a one point lift", "a 2-point drop": percentage points
-        value = 0.5 if word == "half a" else float(NUMBER_WORDS.get(word, word) if word in NUMBER_WORDS else word)
+    for m in rx.finditer(rf"\b(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)}|half a|(?:a|one) (?:full|whole|single)|a)"
+                         rf"[- ](?:(?<=a )percentage points?\b|(?<!a )(?:percentage[- ])?points?\b)", masked):
+        word = m.group(1)  # "a one point lift", "a 2-point drop", "a full percentage point": percentage points
+        value = 0.5 if word == "half a" else 1.0 if word.startswith(("a", "one ")) else float(
+            NUMBER_WORDS.get(word, word) if word in NUMBER_WORDS else word)
         found = [f for f in found if not (m.start() <= f.start < m.end())] + [Said(value, "pp", m.start(), m.end())]
     return sorted(found, key=lambda s: s.start)
 
@@ -207,7 +217,7 @@ def _links(low: str, said: list[Said], phrases: list[str]) -> list[tuple[int, Sa
     """(distance in words, number) for each number said right before or after one of the field's phrases."""
     out = []
     for phrase in phrases:
-        for m in re.finditer(_pattern(phrase), low):
+        for m in rx.finditer(_pattern(phrase), low):
             for number in said:
                 if number.end <= m.start() and BEFORE_GAP.match(low[number.end:m.start()]):
                     out.append((len(low[number.end:m.start()].split()), number))
@@ -220,7 +230,7 @@ def numbers_for_fields(text: str, fields: dict[str, tuple[str, dict]],
                        synonyms: dict[str, tuple[str, ...]] | None = None) -> dict[str, float]:
     """{field: number} for the numeric fields (name → (kind, schema property)) a number is said next to."""
     low = _normalised(text)
-    said = numbers_said(low)
+    said = [n for n in numbers_said(low) if not _owned_elsewhere(low, n, fields)]
     links = []
     for order, (name, (kind, prop)) in enumerate(fields.items()):
         for distance, number in _links(low, said, _phrases(name, (synonyms or {}).get(name, ()))):
@@ -240,6 +250,19 @@ def numbers_for_fields(text: str, fields: dict[str, tuple[str, dict]],
     return out
 
 
+def _owned_elsewhere(low: str, number: Said, fields: dict) -> bool:
+    """A number said right before another parameter's name ("10% holdout", "a 5% lift") belongs to that parameter,
+    even for a tool that does not take it (a churn run drafted before a launch takes no "10%" as its threshold)."""
+    after = low[number.end:number.end + 30]
+    return any(rx.match(r"\s*" + _pattern(phrase) + r"(?!\s+rates?\b)", after) for name in OWNING
+               if name not in fields for phrase in ALIASES[name])  # ("a 4% control rate" is a rate: the baseline's)
+
+
+OWNING = ("holdout_pct",)
+"""Parameters whose name, said right after a number, claims it whatever tool reads the text (a generic word such
+as "probability" or "chance" does not: "a 60% chance of closing" is a lead threshold)."""
+
+
 NO_HOLDOUT = re.compile(r"\b(?:no|without(?: a| any)?|zero|skip the)\s+(?:holdout|hold[- ]?out|control(?: group)?|"
                         r"hold[- ]?back)\b")
 
@@ -253,11 +276,11 @@ def _share_for(name: str, low: str, maximum: float | None) -> float | None:
         return None
     keys = [key for key in name.split("_") if key not in ("pct", "percent", "share", "fraction")] or [name]
     for key in keys:
-        if m := (re.search(rf"(\d+(?:\.\d+)?)\s?%\s+(?:\w+\s+){{0,2}}?{key}", low)
-                 or re.search(rf"{key}\w*\s+(?:of\s+|at\s+)?(\d+(?:\.\d+)?)\s?%", low)):
+        if m := (rx.search(rf"(\d+(?:\.\d+)?)\s?%\s+(?:\w+\s+){{0,2}}?{key}", low)
+                 or rx.search(rf"{key}\w*\s+(?:of\s+|at\s+)?(\d+(?:\.\d+)?)\s?%", low)):
             share = float(m.group(1)) / 100
             return share if (maximum or 2) <= 1 else share * 100
-    unpriced = percents(re.sub(OFFER_SAID + r"|(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’](?!\w)", " ", low))  # (not in quotes)
+    unpriced = percents(rx.sub(OFFER_SAID + r"|(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’](?!\w)", " ", low))  # (not in quotes)
     if "holdout" in name and HELD_ASIDE.search(low) and len(unpriced) == 1:  # "keep some people aside to
         return unpriced[0] if (maximum or 2) <= 1 else unpriced[0] * 100  # measure it, so maybe 5 percent"
     return None
@@ -274,7 +297,7 @@ def _bound_for(name: str, kind: str, prop: dict, text: str) -> float | None:
     if side not in BOUND:
         return None
     low = text.lower()
-    for m in re.finditer(BOUND[side], low):
+    for m in rx.finditer(BOUND[side], low):
         said = numbers_said(low[m.end():m.end() + 24])
         if said and said[0].start <= 2 and (value := _value(said[0], name, kind, prop)) is not None:
             return value

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from agent.planners.extract import rx
 from tools.registry import ToolSpec
 
 MIN_LEN = 5
@@ -82,7 +83,14 @@ SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "tmrow": 
              "prob": "probability", "w": "with", "u": "you", "ur": "your", "urself": "yourself", "r": "are",
              "pls": "please", "plz": "please", "thx": "thanks", "b4": "before", "msg": "message", "msgs": "messages",
              "cust": "customers", "custs": "customers", "rev": "revenue", "perf": "performance", "vs.": "vs",
-             "rn": "right now", "atm": "at the moment"}
+             "rn": "right now", "atm": "at the moment", "yr": "year", "yrs": "years", "hr": "hour", "hrs": "hours", "ye": "you", "youse": "you"}
+FRENCH = {"lundi": "Monday", "mardi": "Tuesday", "mercredi": "Wednesday", "jeudi": "Thursday", "vendredi": "Friday",
+          "samedi": "Saturday", "dimanche": "Sunday", "demain": "tomorrow", "à partir de": "from", "à partir du": "from",
+          "par pays": "by country", "par canal": "by channel", "par jour": "a day", "par semaine": "a week",
+          "par mois": "a month", "crée": "create", "créer": "create", "créez": "create"}
+"""The French words bilingual colleagues mix into an English request (never inside a quoted message)."""
+_FRENCH = re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, FRENCH), key=len, reverse=True)) + r")(?!\w)", re.I)
+_QUOTED = re.compile(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’]")
 UNITS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
          "seventeen": 17, "eighteen": 18, "nineteen": 19, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
          "six": 6, "seven": 7, "eight": 8, "nine": 9}
@@ -127,17 +135,39 @@ def written_out(text: str) -> str:
                   r"reschedule \1 to", text, flags=re.I)  # "push it to Monday" postpones; it is no push channel
     text = SPOKEN.sub(_spoken, text)
     text = re.sub(r"\be[- ]mail(s|ing|ed)?\b", r"email\1", text, flags=re.I)  # "e-mail", dictated "e mail"
-    text = re.sub(rf"\b({_HOURS})(?::(\d\d))?\s?([ap])\.?\s?m\b\.?",
+    text = rx.sub(rf"\b({_HOURS})(?::(\d\d))?\s?([ap])\.?\s?m\b\.?",
                   lambda m: f"{HOURS.get(m.group(1).lower()) or m.group(1)}{':' + m.group(2) if m.group(2) else ''}"
                             f"{m.group(3).lower()}m", text, flags=re.I)  # "ten a m", "10 a.m." → 10am
     text = re.sub(r"\b(?:a|one) (tenth|fifth|quarter|twentieth) of\b",
                   lambda m: f"{FRACTION_PCT[m.group(1).lower()]}% of", text, flags=re.I)  # "hold out a fifth of them"
     text = re.sub(r"\b(?:the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th) quarter\b(?!\s+(?:of an?|past|to)\b)",
                   lambda m: "Q" + str(ORDINALS[m.group(1).lower()]), text, flags=re.I)  # "the second quarter" → Q2
-    text = re.sub(rf"\b(quarter|half) past ({_HOURS})\b|\bquarter to ({_HOURS})\b", _clock, text, flags=re.I)
-    text = re.sub(rf"\bat half ({_HOURS})\b", lambda m: f"at {HOURS.get(m.group(1).lower()) or m.group(1)}:30", text,
+    text = rx.sub(rf"\b(quarter|half) past ({_HOURS})\b|\bquarter to ({_HOURS})\b", _clock, text, flags=re.I)
+    text = rx.sub(rf"\bat half ({_HOURS})\b", lambda m: f"at {HOURS.get(m.group(1).lower()) or m.group(1)}:30", text,
                   flags=re.I)  # British "at half ten" is 10:30
-    return re.sub(r"(?<=\d)\s*grand\b", "k", text, flags=re.I)
+    text = re.sub(r"(?<=\d)\s*grand\b", "k", text, flags=re.I)
+    text = _outside_quotes(text, lambda part: _FRENCH.sub(lambda m: FRENCH[m.group(1).lower()], part))
+    text = re.sub(r"(?<=[a-z] )n(?= [a-z])", "and", text)  # "go ahead n launch"
+    text = re.sub(r"^(\W*)kk?\b(?!\s*[$€£\d])", r"\1ok", text, flags=re.I)  # "k looks good", "kk go"
+    text = re.sub(r"\b(?:à|at) (\d{1,2})h(\d\d)?\b", lambda m: f"at {m.group(1)}:{m.group(2) or '00'}", text,
+                  flags=re.I)  # French "à 10h", "at 9h30"
+    return SPACED_THOUSANDS.sub(lambda m: re.sub(r"[ \u00a0\u202f]", "", m.group(0)), text)  # "250 000 $" → 250000
+
+
+SPACED_THOUSANDS = re.compile(r"(?<=[$€£] )\d{1,3}(?:[ \u00a0\u202f]\d{3})+\b|(?<=[$€£])\d{1,3}(?:[ \u00a0\u202f]\d{3})+\b|"
+                              r"\b\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?=\s?(?:[$€£]|dollars?\b|euros?\b|pounds?\b|"
+                              r"(?:par|per|a) (?:jour|day|mois|month)\b|/day\b))", re.I)
+"""Thousands grouped with spaces, as French and Canadian writers do ("250 000 $", "1 000 $ par jour"), when a
+currency or a rate says the number is an amount (a list of ids "1043 2210" is never joined)."""
+
+
+def _outside_quotes(text: str, change) -> str:
+    """`change` applied to the text between quoted passages, the quotes as written."""
+    out, at = [], 0
+    for m in _QUOTED.finditer(text):
+        out += [change(text[at:m.start()]), m.group(0)]
+        at = m.end()
+    return "".join([*out, change(text[at:])])
 
 
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}

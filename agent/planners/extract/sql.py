@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from agent.planners.extract import rx
 from tools.warehouse import TABLES
 
 AGG = (("how many", "count"),  # first: "how many … in total" counts
@@ -90,7 +91,7 @@ def tables_by_value(text: str) -> list[str]:
 def _column_hits(text: str) -> list[tuple[str, str]]:
     """(table, column) pairs the text names, by column name or synonym."""
     t = text.lower()
-    wanted = {v for k, v in SYNONYM.items() if re.search(rf"\b{re.escape(k)}\b", t)}
+    wanted = {v for k, v in SYNONYM.items() if rx.search(rf"\b{re.escape(k)}\b", t)}
     wanted |= {w for w in re.findall(r"[a-z_]+", t) if len(w) > 3}
     return [(tb.name, c.name) for tb in TABLES if tb.kind == "canonical" for c in tb.columns
             if c.name in wanted and not c.pii]
@@ -108,7 +109,7 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
         stem = RATE_COLUMN.get(rate.group(1).replace("-", " "), "")
         hits += [(tb.name, c.name) for tb in TABLES if tb.kind == "canonical" for c in tb.columns
                  if c.name == stem and c.type == "BOOLEAN"]
-    named = [tbl for word, tbl in ENTITY.items() if re.search(rf"\b{word}\b", t)] or tables_by_value(text)
+    named = [tbl for word, tbl in ENTITY.items() if rx.search(rf"\b{word}\b", t)] or tables_by_value(text)
     entity = next((tbl for tbl in named if any(tb == tbl and c not in ("channel", "source") for tb, c in hits)
                    and tbl != "customers"), named[0] if named else None)
     group_m = re.search(r"\b(?:by|per|for each|each|across)\s+([a-z ]+?)(?:\s+in\s+\d{4}|\?|$|,|\s+and\b)", t) or (
@@ -173,7 +174,7 @@ def compose_sql(text: str, period: dict | None = None) -> str | None:
     negated = bool(NEGATED.search(t))
     if flag and agg == "count" and group is None:
         where.append(f"NOT {flag}" if negated else f"{flag}")
-    if "channel" in cols and group != "channel" and (said := next((c for c in CHANNELS if re.search(
+    if "channel" in cols and group != "channel" and (said := next((c for c in CHANNELS if rx.search(
             rf"\b{c}\b", t)), None)):
         where.append(f"channel = '{said}'")
     if agg == "pct":

@@ -136,7 +136,8 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str,
 
 def _name_segments(centroids: np.ndarray, names: list[str]) -> list[str]:
     """Readable names from what distinguishes each segment (`centroids`: its mean z-score of each feature): the
-    strongest adjective and noun with |z| ≥ 0.5."""
+    strongest adjective and noun with |z| ≥ 0.5; a segment near the average on every feature is "Typical
+    customers" (a bare "Customers" reads as everyone, in an answer and in the grounding of one)."""
     out = []
     for row in centroids:
         adj, noun = [], []
@@ -145,7 +146,7 @@ def _name_segments(centroids: np.ndarray, names: list[str]) -> list[str]:
             word = high if row[j] >= 0.5 else low if row[j] <= -0.5 else None
             if word:
                 (noun if word.endswith("s") else adj).append(word)
-        label = " ".join(([adj[0]] if adj else []) + [noun[0] if noun else "customers"])
+        label = " ".join(([adj[0]] if adj else ["typical"] if not noun else []) + [noun[0] if noun else "customers"])
         extra = adj[1:]
         while label in out and extra:
             label = f"{extra.pop(0)} {label[0].lower()}{label[1:]}"
