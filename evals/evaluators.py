@@ -50,11 +50,21 @@ def tools_chosen(out: dict, expect: dict) -> list[str]:
     return []
 
 
+def _with_defaults(tool: str, args: dict) -> dict:
+    """A call's arguments with the tool's defaults for what it left out: the tool ran with them, so a case that
+    names the default ("plan a win-back email for the high-risk", source churn) was answered as asked."""
+    from tools.registry import load_tools
+
+    spec = load_tools().get(tool)
+    props = spec.json_schema().get("properties", {}) if spec else {}
+    return {**{k: p["default"] for k, p in props.items() if p.get("default") is not None}, **args}
+
+
 def arguments(out: dict, expect: dict) -> list[str]:
     want = expect.get("args")
     if not want:
         return []
-    candidates = [c["args"] for c in out["tool_calls"] if c["name"] in expect.get("tools", [])]
+    candidates = [_with_defaults(c["name"], c["args"]) for c in out["tool_calls"] if c["name"] in expect.get("tools", [])]
     if out.get("pending_approval") and out["pending_approval"]["action"] in expect.get("tools", []):
         candidates.append(out["pending_approval"]["args"])
     completed = "required parts were added" in str((out.get("pending_approval") or {}).get("description") or "")

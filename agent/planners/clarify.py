@@ -100,8 +100,8 @@ def asked(state: dict) -> dict | None:
     request = next((m.get("content") for m in reversed(messages[:answer_at]) if m.get("role") == "user"), None)
     if not request:
         return None
-    if ASKED.search(answer):
-        return {"question": request, "kind": "slot", "options": []}
+    if m := ASKED.search(answer):
+        return {"question": request, "kind": "slot", "options": [m.group(1).replace(" ", "_")]}
     if m := CHOOSING.search(answer):
         return {"question": request, "kind": "tool", "options": [g.replace(" ", "_") for g in m.groups()]}
     return None

@@ -35,7 +35,7 @@ from agent.planners.extract.args import FREE_TEXT
 from agent.planners.extract.instructions import FOR_APPROVAL, mood, within_bound
 from agent.planners.extract.names import NAME_CUE
 from agent.planners.extract.spelling import correct
-from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, clauses
+from agent.planners.intents import BACK, CONSTRAINT, CONTEXT, MODIFIER, PURPOSE, clauses
 from agent.planners.picking import extract, pick
 from agent.planners.routing import cannot_help, did_you_mean, out_of_scope, score_tools
 from agent.planners.steps import (
@@ -124,6 +124,10 @@ class OfflinePlanner:
             if asked["kind"] == "slot":
                 before = correct(asked["question"], tools, env.vocab)  # read as it was when the question was asked
                 steps = self.agenda_for(f"{before} {question}", state, tools, env)
+                named = [s["name"] for s in steps if "name" in s]
+                for tool in asked["options"]:  # the reply fills the tool that asked ("use the Winback October
+                    if tool in tools and tools[tool].approval and tool not in named:  # list"), whatever else its
+                        steps = self.action_steps(tool, f"{before} {question}", [], state, tools, env)  # words fit
                 if not any("ask" in s for s in steps) or not self.stands_alone(question, tools, env):
                     return steps
         if thread.may_continue(question, state):  # a change to the draft just made, or the go-ahead for
@@ -259,9 +263,10 @@ class OfflinePlanner:
                 spans[0] = Span(name, f"{spans[0].text}. {part}")  # "Paid social is crushing it. Let's double its
                 continue  # budget": the statement says what the instruction's "its" is, it asks for nothing
             wish = POLITE.search(part)  # "Month by month if you can, …": how the request before is wanted
-            if spans and name != spans[-1].tool and len((part[:wish.start()] if wish else part).split()) <= 5 and (
+            core = PURPOSE.sub("", part[:wish.start()] if wish else part)  # "… hold out 20% so we can tell"
+            if spans and name != spans[-1].tool and len(core.split()) <= 5 and (
                     reports(part, tools[spans[-1].tool]) or (self.gives(part, tools[spans[-1].tool], env) or names_one_of(
-                        part, [tools[spans[-1].tool]])) and not (name and self.gives(part, tools[name], env)
+                        part, [tools[spans[-1].tool]])) and not (name and self.gives(core, tools[name], env)
                                                                  and not wish)):
                 spans[-1].text += " " + part  # "… on Monday at 10:30, and hold out 20%": a value for the step
                 continue  # before; "…, and the sample-ratio check": a part of what it reports

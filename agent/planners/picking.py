@@ -101,6 +101,8 @@ def pick(text: str, tools: dict[str, ToolSpec], env, previous: str | None = None
             fits = (score + SLOT_BONUS >= max(ACTION_MIN, best[0] - ACTION_MARGIN) if found
                     else score >= max(ACTION_MIN if asks else BARE_MIN, best[0] - (ASK_MARGIN if asks else 0)))
             fits = fits or (verb and found and score + SLOT_BONUS >= ACTION_MIN)  # "Launch a win-back email …"
+            fits = fits or (lead == name.split("_")[0] and score >= BARE_MIN)  # the request starts
+            # with the action's own verb ("Please go ahead and launch the email to win back …")
             fits = fits or (not asks and score + SLOT_BONUS >= ACTION_MIN and said_verb(
                 name, tools[name], asked, phrase_only=True))  # "make an SMS audience out of the … segment"
             if fits:

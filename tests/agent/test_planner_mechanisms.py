@@ -238,7 +238,7 @@ def test_the_reply_fills_the_slot(tools, env):
     thread = [{"role": "user", "content": first}, {"role": "assistant", "content": question},
               {"role": "user", "content": "10% of display's"}]
     state = {"question": "10% of display's", "messages": thread}
-    assert asked(state) == {"question": first, "kind": "slot", "options": []}
+    assert asked(state) == {"question": first, "kind": "slot", "options": ["update_budget"]}  # the tool that asked
     assert OfflinePlanner().make_agenda(state, tools, env) == [
         {"name": "update_budget", "args": {"daily_budgets": {"search": 1050.0, "display": 450.0}}}]
 

@@ -82,3 +82,15 @@ def test_an_amount_matches_within_a_cent_either_way_and_no_further():
     assert not _match(131.3737, 131.39) and not _match(131.3737, 131.36)
     assert _match({"email": 131.3737}, {"email": 131.38, "social": 941.93})  # a dict as a subset
     assert not _match(0.05, 0.06) and _match(0.05, 0.05 + 1e-12)  # shares and rates stay exact
+
+
+def test_an_argument_left_to_the_tools_default_matches_that_default_and_nothing_else():
+    """The tool ran with its default, so a case naming the default was answered as asked; an explicit other value,
+    or a default the case does not name, still fails."""
+    from evals.evaluators import arguments
+
+    plan = {"tool_calls": [{"name": "plan_campaign", "args": {"risk_band": "high", "channel": "email"}}]}
+    assert arguments(plan, {"tools": ["plan_campaign"], "args": {"source": "churn", "risk_band": "high"}}) == []
+    assert arguments(plan, {"tools": ["plan_campaign"], "args": {"source": "segment"}}) != []
+    explicit = {"tool_calls": [{"name": "plan_campaign", "args": {"source": "clv"}}]}
+    assert arguments(explicit, {"tools": ["plan_campaign"], "args": {"source": "churn"}}) != []

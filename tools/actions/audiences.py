@@ -125,6 +125,8 @@ def preview_create_audience(con, params: AudienceParams, ctx: ToolContext) -> di
                     "clv": ["lifetime value", "clv", "ltv", "high value", "high-value", "most valuable",
                             "best customers"],
                     "segment": ["segment"],
+                    "sms": ["sms", "text message", "texts", "text them", "texting"],  # "we'll text them, not email"
+                    "push": ["push", "push notification", "app notification"],
                     "top_n": ["top", "highest", "best", "biggest", "largest", "most valuable"]},  # "our 500 highest"
           requests=["save them as an audience", "create an audience from the at-risk customers",
                     "build a segment audience for the win-back campaign", "export this segment as an audience",

@@ -248,6 +248,8 @@ def _window(field: Field, question: Question) -> str | None:
     if bound := rx.search(BOUNDS[after], question.text, re.I):  # "not before Oct 13, not after Oct 15"
         if (day := parse_day(bound.group(1), question.today)) is not None:
             return _iso(day)
+    if after and (last := rx.search(BOUNDS[False], question.text, re.I)) and parse_day(last.group(1), question.today):
+        return None  # "going out by 9 October at the latest": the last day only
     months = "|".join(sorted(MONTHS, key=len, reverse=True))
     if not (m := rx.search(rf"\b(?:in|during|for|this|next|over)\s+({months})\b(?!\s+\d)", question.text, re.I)):
         return _day(field, question) if field.name.endswith("_after") else None
@@ -268,6 +270,20 @@ def _in_month(day: int, other: date) -> date | None:
         return other.replace(day=day)
     except ValueError:
         return None
+
+
+SCALE = re.compile(r"\b(\d{1,2})\s*(?:-|–|to)\s*(\d{1,2})\s*(?:stars?|scale|point scale|rating)\b", re.I)
+
+
+def _neutral_point(field: Field, question: Question) -> float | None:
+    """The neutral point of a rating scale: said ("so 4 is neutral"), else the scale's middle ("the star ratings
+    (1-5 scale)": 3)."""
+    if (said := _number(field, question)) is not None:
+        return said
+    if m := SCALE.search(question.text):
+        low, high = int(m.group(1)), int(m.group(2))
+        return (low + high) / 2 if low < high else None
+    return None
 
 
 GENERIC_COLUMNS = ("id", "date", "value", "text", "name")
@@ -371,6 +387,7 @@ RULES: tuple[Rule, ...] = (  # in order: the first that applies decides
     Rule(_window, names=("send_after", "send_before"), kinds=("date",)),
     Rule(_day, kinds=("date",)),
     Rule(_channel_budgets, kinds=("object",), name_has="budget"),
+    Rule(_neutral_point, name_has="_neutral", kinds=("integer", "number")),
     Rule(_number, kinds=("integer", "number")),
     Rule(_offer, names=("offer",), kinds=("string",)),
 )

@@ -86,16 +86,26 @@ def mood(text: str) -> str:
         verb = None  # "ok and just email + affiliate?": channels named in a question, not "email the VIPs"
     if verb or ((LIVE.search(text) or FROM_TO.search(text) or (SEND_SAID.search(text) and "?" not in text)
                  or NAMING.search(text) or FOR_APPROVAL.search(text) or (SIGNED.search(text) and "?" not in text)
-                 or WANTS_DONE.search(text))
+                 or WANTS_DONE.search(text) or GOT_DONE.search(text))
                 and not QUESTION_START.search(text)):
         return "instruction"  # (… or "video from 560 to 500 a day pls": a change said without a verb; "winback
     return "question"  # october sms 'Your faves are back' fri 8am": a message and a time to send it)
 
 
 def leading_verb(text: str) -> str | None:
-    """The imperative verb an instruction starts with ("plan" in "please plan an onboarding campaign")."""
+    """The imperative verb an instruction starts with ("plan" in "please plan an onboarding campaign"; "get a push
+    campaign planned …" says "plan")."""
+    if done := GOT_DONE.search(text):
+        return DONE[done.group(1).lower()]
     verb = INSTRUCTION.search(text)
     return re.findall(r"[a-z-]+", verb.group(0).lower())[-1] if verb else None
+
+
+DONE = {"planned": "plan", "scheduled": "schedule", "drafted": "draft", "launched": "launch", "sent": "send",
+        "created": "create", "saved": "save", "booked": "book"}
+GOT_DONE = re.compile(r"^\W*(?:(?:please|pls|can you|could you|can we|let'?s)\s+)?get\s+(?!me\b|us\b)"
+                      r"(?:[\w'-]+\s+){0,6}?(" + "|".join(DONE) + r")\b", re.I)
+"""A request said as "get X done" ("get a churn-prevention push campaign planned for …"): the verb is the done one."""
 
 
 @dataclass

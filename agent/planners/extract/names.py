@@ -136,7 +136,10 @@ def quoted_texts(text: str) -> list[str]:
 
 NAME_CUE = (r"\b(?:called|named|name it|call it|titled|label(?:led)? it|(?:under|with|by) the name|"
             r"(?:the )?name (?:should be|will be|is)|name:)\s+")
-NAME = r"([A-Za-z0-9][\w&'-]*(?:\s+(?:[A-Z0-9][\w&'-]*|&))*)"
+NAME = (r"([A-Za-z0-9][\w&'-]*(?:\s+(?:(?-i:(?!(?:so|and|to|for|because|with|that|which|from|on|by|then|please|pls|"
+        r"we|it|them|at|as|but|or|if|when|tomorrow|today|next|this|starting|effective)\b))[A-Za-z0-9][\w&'-]*|&))*)")
+"""A name written without quotes: its words up to the first that starts the rest of the sentence, in lower case ("a list
+called Shop regulars so we can email them" names "Shop regulars"; "called champs sms" and "called Save Them" too)."""
 
 
 def quoted_name(text: str) -> str | None:
@@ -161,7 +164,8 @@ SAVED_AS = re.compile(r"\b(?:save|saved|store|keep|export)\s+(?:[\w'-]+\s+){0,4}
 
 
 def listed_ids(text: str, noun: str) -> list[int]:
-    """Integers listed after a noun ('customer ids 101, 202 and 303', 'customers 7 and 9') → [101, 202, 303]."""
-    m = rx.search(rf"\b{re.escape(noun)}s?(?:\s+(?:ids?|numbers?|#))?\s*:?\s*((?:#?\d+(?:\s*(?:,|and|&|or)\s*)?)+)",
-                  text, re.I)
+    """Integers listed after a noun ('customer ids 101, 202 and 303', 'customers 7 and 9', 'the customer numbers of
+    three regulars from the till: 1012, 2044 and 3188') → [101, 202, 303]."""
+    m = rx.search(rf"\b{re.escape(noun)}s?(?:\s+(?:ids?|numbers?|#))?(?:\s+(?:of|for)\s[^.:\d]{{0,50}}:)?\s*:?\s*"
+                  rf"((?:#?\d+(?:\s*(?:,|and|&|or)\s*)?)+)", text, re.I)
     return [int(x) for x in re.findall(r"\d+", m.group(1))] if m else []

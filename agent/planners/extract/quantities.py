@@ -19,7 +19,7 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
 ALIASES = {  # how marketers name common parameters (field name → phrases that introduce its value)
     "baseline": ("conversion rate", "baseline", "base rate", "current rate", "open rate", "click rate",
                  "converts at", "converting at", "convert at", "opens at", "clicks at", "rate", "sign up", "signs up",
-                 "register", "convert", "buy", "purchase"),  # "fill rate is around 3%", "8% of them sign up"
+                 "register", "convert", "buy", "purchase", "subscribe", "join", "order", "book"),  # "fill rate is around 3%", "8% of them sign up"
     "relative_mde": ("lift", "uplift", "improvement", "increase"),
     "mde": ("lift", "uplift", "improvement", "increase", "difference", "change", "effect"),
     "sample_size_per_arm": ("users per group", "users per arm", "per arm", "per group", "per variant"),
@@ -38,7 +38,7 @@ COUNT_NOUNS = {  # count fields → the things they count
     "k": ("segments", "clusters", "groups", "personas"),
     "n": ("variants", "options", "ideas", "versions", "subject lines", "headlines", "customers", "leads",
           "results", "passages", "rows", "notifications", "messages", "texts", "posts", "ads", "lines",
-          "pushes", "emails", "sms"),
+          "pushes", "emails", "sms", "captions", "hooks", "taglines", "titles"),
     "top_n": ("customers", "leads", "at-risk", "accounts", "rows", "members", "people", "buyers"),
     "limit": ("rows", "customers", "campaigns", "results", "leads", "accounts", "buyers", "people"),
     "arms": ("arms", "arm", "variants", "groups", "way", "cells", "cell"),

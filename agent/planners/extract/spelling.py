@@ -90,6 +90,9 @@ FRENCH = {"lundi": "Monday", "mardi": "Tuesday", "mercredi": "Wednesday", "jeudi
           "par mois": "a month", "crée": "create", "créer": "create", "créez": "create"}
 """The French words bilingual colleagues mix into an English request (never inside a quoted message)."""
 _FRENCH = re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, FRENCH), key=len, reverse=True)) + r")(?!\w)", re.I)
+KEPT_BACK = re.compile(r"\b(keep|hold|set|leave|put)\s+(\d+(?:\.\d+)?\s?%)\s+(?:of (?:them|people|the audience|it)\s+)?"
+                       r"(back|aside|out)\b", re.I)
+"""A holdout said around its share ("keep 20% back so we can tell if it worked")."""
 _QUOTED = re.compile(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’]")
 UNITS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
          "seventeen": 17, "eighteen": 18, "nineteen": 19, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
@@ -147,6 +150,7 @@ def written_out(text: str) -> str:
                   flags=re.I)  # British "at half ten" is 10:30
     text = re.sub(r"(?<=\d)\s*grand\b", "k", text, flags=re.I)
     text = _outside_quotes(text, lambda part: _FRENCH.sub(lambda m: FRENCH[m.group(1).lower()], part))
+    text = _outside_quotes(text, lambda part: KEPT_BACK.sub(r"hold out \2", part))  # "keep 20% back"
     text = re.sub(r"(?<=[a-z] )n(?= [a-z])", "and", text)  # "go ahead n launch"
     text = re.sub(r"^(\W*)kk?\b(?!\s*[$€£\d])", r"\1ok", text, flags=re.I)  # "k looks good", "kk go"
     text = re.sub(r"\b(?:à|at) (\d{1,2})h(\d\d)?\b", lambda m: f"at {m.group(1)}:{m.group(2) or '00'}", text,
