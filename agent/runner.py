@@ -62,11 +62,11 @@ class Northstar(Decisions):
         nothing: no checkpoint, no audit row, no tool call. For a server, in a background thread at start-up.
         Best effort: a failure here is the first turn's to report.
 
-        `freeze` (a long-lived process: `northstar serve`): import the libraries the tools load on first use, then
-        let the collector stop scanning what start-up built, which lives as long as the process (`gc.freeze`).
-        Otherwise each full collection walks the ~230k objects of the imports: 90-145 ms each, four of them in
-        whichever of the agent bench's 50 turns triggered them (issue 19 goal 4). Not in tests or short commands,
-        where frozen garbage would never be freed."""
+        `freeze` (a long-lived process: `northstar serve`, which has imported the tools' libraries before it serves,
+        `tools.registry.load_first_use`): let the collector stop scanning what start-up built, which lives as long
+        as the process (`gc.freeze`). Otherwise each full collection walks the ~230k objects of the imports: 90-145
+        ms each, four of them in whichever of the agent bench's 50 turns triggered them (issue 19 goal 4). Not in
+        tests or short commands, where frozen garbage would never be freed."""
         from agent.nodes import plan_env
         from agent.planners import get_planner
         from agent.state import new_turn
@@ -79,15 +79,7 @@ class Northstar(Decisions):
             pass
         if freeze:
             import gc
-            import importlib
 
-            from tools.registry import ON_FIRST_USE
-
-            for module in ON_FIRST_USE:  # the tools' libraries are start-up's too: frozen with it
-                try:
-                    importlib.import_module(module)
-                except ImportError:
-                    pass
             gc.collect()  # what is garbage now is freed, not kept for good
             gc.freeze()
 

@@ -97,6 +97,7 @@ def job_agent(job: dict) -> dict:
     counted in its ms, the vocabulary's in the overhead)."""
     from agent.context import Context
     from agent.runner import Northstar
+    from tools.registry import load_first_use
     from tools.warehouse import connect
 
     profiles = NodeProfiles() if job.get("profile") else None
@@ -109,7 +110,8 @@ def job_agent(job: dict) -> dict:
     startup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ns.ask(COLD_QUESTION)
-    ns.warm_up(freeze=True)  # as `northstar serve` does at start
+    load_first_use()  # as `northstar serve` does before it serves …
+    ns.warm_up(freeze=True)  # … and after its warm-up
     warmup_s = time.perf_counter() - t0
     turns = []
     for i, q in enumerate(questions(job.get("questions", 50))):

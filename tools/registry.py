@@ -187,7 +187,19 @@ ON_FIRST_USE = ("pandas", "pyarrow.compute", "pyarrow.parquet", "scipy.linalg", 
                 "sklearn.linear_model", "sklearn.metrics", "sklearn.mixture", "sklearn.model_selection",
                 "sklearn.pipeline", "sklearn.preprocessing", "vaderSentiment.vaderSentiment")
 """Libraries the tools import inside their functions, so that a CLI command that runs no tool never loads them
-(issue 19 goal 3). A server imports them while it warms up instead (`Northstar.warm_up`)."""
+(issue 19 goal 3). A server imports them before it serves (`load_first_use`), so its warm-up freezes them with the
+rest of start-up (`Northstar.warm_up`)."""
+
+
+def load_first_use() -> None:
+    """Import `ON_FIRST_USE` now, in one thread, before any request runs: importing them from a background thread
+    while a request's tool imports the same modules can end in Python's import-deadlock error (seen in CI:
+    sklearn and narwhals from two threads)."""
+    for module in ON_FIRST_USE:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # an optional library missing: its tool says so when it runs
+            pass
 
 
 def register(*, example: BaseModel, requests: list[str] | tuple[str, ...], approval: bool = False,

@@ -122,17 +122,23 @@ def test_the_bench_shows_where_the_slowest_turns_spend_their_overhead(demo_copy)
     assert len(slowest) == 3 and all("profile" not in turn for turn in slowest[1:])
 
 
-def test_a_servers_warm_up_loads_the_tools_libraries_and_freezes_what_start_up_built(agent):
-    """`northstar serve` warms up with freeze=True: the libraries the tools import on first use are loaded then, and
-    the collector stops walking start-up's objects (full collections otherwise cost 90-145 ms in a turn)."""
+def test_a_server_loads_the_tools_libraries_first_and_its_warm_up_freezes_what_start_up_built(agent):
+    """`northstar serve` imports the libraries the tools load on first use before it serves (in one thread: a
+    background import racing a request's can raise Python's import-deadlock error), then warms up with
+    freeze=True: the collector stops walking start-up's objects (full collections cost 90-145 ms in a turn)."""
     import gc
     import importlib
+    import inspect
     import sys
 
-    from tools.registry import ON_FIRST_USE
+    from tools.registry import ON_FIRST_USE, load_first_use
+    from ui.server import app
 
     for module in ON_FIRST_USE:  # each name is a real module (a typo would silently import nothing)
         importlib.import_module(module)
+    load_first_use()
+    source = inspect.getsource(app.serve)
+    assert source.index("load_first_use()") < source.index("create_app(")  # before any request can arrive
     agent.warm_up()
     assert gc.get_freeze_count() == 0  # tests and short commands never freeze: their garbage must still be freed
     try:
