@@ -2,6 +2,7 @@
 
     register, ToolResult, ToolError, ToolContext, ToolSpec      the contract every tool keeps (tools/registry.py)
     load_tools, get_tool, format_validation_error, jsonable    the registry, walked by everyone
+    load_first_use                                             the tools' libraries, imported before a server serves
     tools_markdown                                             docs/tools.md, generated (tools/docs.py)
     check_request                                              the compliance rules a request must pass
     outbox_items, deliver_pending, deliver_in_background,      the outbox: list it; deliver what still waits
@@ -19,6 +20,7 @@ _FACE = {
     "register": "tools.registry", "ToolResult": "tools.registry", "ToolError": "tools.registry",
     "ToolContext": "tools.registry", "ToolSpec": "tools.registry", "load_tools": "tools.registry",
     "get_tool": "tools.registry", "format_validation_error": "tools.registry", "jsonable": "tools.registry",
+    "load_first_use": "tools.registry",
     "tools_markdown": "tools.docs", "check_request": "tools.compliance",
     "outbox_items": "tools.actions.outbox", "deliver_pending": "tools.actions.delivery",
     "deliver_in_background": "tools.actions.delivery", "DeliveryPolicy": "tools.actions.delivery",

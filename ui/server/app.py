@@ -143,7 +143,7 @@ def serve(ctx: Context, host: str = "127.0.0.1", port: int = 7860) -> None:
     if running and running.get("pid") != os.getpid():
         raise SystemExit(f"A Northstar server already runs for {ctx.home} at {running['url']} (pid "
                          f"{running['pid']}); the CLI uses it. Stop it first to start another.")
-    from tools.registry import load_first_use
+    from tools import load_first_use
 
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     load_first_use()  # before any request: the warm-up then freezes these with the rest of start-up
