@@ -193,7 +193,7 @@ def correct(text: str, tools: dict[str, ToolSpec], vocab: dict) -> str:
     text = written_out(text)
     names = tuple(sorted({str(v) for kind in ("channel", "segment", "audience") for v in vocab.get(kind) or []}))
     known, targets = _lexicon(tuple(sorted(tools)), names)
-    quoted = [m.span() for m in re.finditer(r"(?<!\w)[\"“'‘][^\"”’]{2,300}?[\"”'’]", text)]
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
 
     def mend(m: re.Match) -> str:
         word = m.group(0)
